@@ -1,0 +1,124 @@
+// kernels.h — the one interface between the engine and its compute kernels.
+//
+// One table of function pointers (ilm_kernels) per instruction set; simd/dispatch.c picks
+// the best one the CPU supports at start (or the one IRONLM_ISA forces). The rest of the
+// engine never sees an intrinsic.
+//
+// Numerical contract (tests/test_kernels.c checks it):
+//  * Quantized weights (Q4_0, Q8_0) x Q8 activations: per output row the result is
+//      acc = 0; for each 32-block b in order: acc = fmaf(dw_b * da_b, (float)isum_b, acc)
+//    where isum_b is the exact integer dot product of the block. Every ISA reproduces the
+//    scalar reference BIT FOR BIT (integer sums are exact; dw*da of two fp16 values is exact).
+//  * Float activations (F32/F16/BF16 weights, and Q4_0/Q8_0 weights in W4A16 mode, whose
+//    values (q-8)*d resp. q*d are exact in f32): per row acc = fmaf(w_k, x_k, acc) for
+//    k = 0..K-1 in order. Also bit-exact with the scalar reference on every ISA.
+//  * Batched = single: column c of an n-column call equals the 1-column call on column c,
+//    bit for bit, and results do not depend on how rows are split over threads.
+//  * Activation quantization (f32 -> ilm_q8a): amax = max|x|; d = fp16round(amax/127);
+//    id = amax ? 127/amax : 0; q = round-half-even(x*id); sum = Σq. Identical on every ISA.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+// Tensor element types, numbered as ggml/GGUF number them.
+enum {
+    ILM_TYPE_F32 = 0,
+    ILM_TYPE_F16 = 1,
+    ILM_TYPE_Q4_0 = 2,
+    ILM_TYPE_Q8_0 = 8,
+    ILM_TYPE_I32 = 26,
+    ILM_TYPE_BF16 = 30,
+};
+
+#define ILM_QK 32  // elements per quantization block
+
+// GGUF block formats (docs/gemma4.md §5.2, §5.3), byte-exact.
+typedef struct {
+    uint16_t d;       // fp16 scale
+    uint8_t qs[16];   // element j: low nibble of qs[j] (j<16), high nibble of qs[j-16]; value (q-8)*d
+} ilm_block_q4_0;     // 18 bytes
+typedef struct {
+    uint16_t d;       // fp16 scale
+    int8_t qs[32];
+} ilm_block_q8_0;     // 34 bytes
+
+// One 32-element block of a run-time quantized activation row.
+typedef struct {
+    float d;          // scale, already rounded to fp16 precision (as ggml stores it)
+    int32_t sum;      // Σ qs, for the Q4_0 (-8) and unsigned-weight (VNNI) corrections
+    int8_t qs[32];
+} ilm_q8a;            // 40 bytes
+
+// A weight matrix in the layout the active kernel set wants. rows = output dimension
+// (ggml ne1), cols = K = input dimension (ggml ne0, multiple of 32 for quantized types).
+// For kernel sets with interleave == 1 the packed layout IS the GGUF layout and `data` may
+// point straight into the mmap'd file.
+typedef struct {
+    int type;            // ILM_TYPE_*
+    int rows, cols;
+    const void *data;    // packed data
+} ilm_matrix;
+
+typedef struct ilm_kernels {
+    const char *name;    // "scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"
+    int interleave;      // rows per packed group; row ranges given to mm_* are multiples of it
+
+    // --- weight layout -------------------------------------------------------------
+    // Bytes of the packed form of a rows x K matrix of `type` (rows padded to interleave).
+    size_t (*packed_size)(int type, int rows, int K);
+    // Packs rows [r0, r1) (r0 multiple of interleave; r1 multiple of it or == rows) of a
+    // GGUF-layout matrix `src` into `dst` (a buffer of packed_size bytes). Threads may pack
+    // disjoint ranges of the same matrix concurrently.
+    void (*pack)(int type, const void *src, int rows, int K, void *dst, int r0, int r1);
+
+    // --- matrix products: y[c*ldy + r] = Σ_k W[r][k]·x_c[k], r in [r0,r1), c in [0,n) ------
+    // Q4_0/Q8_0 weights x quantized activations; x_c = x + c*(K/32).
+    void (*mm_q8)(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy);
+    // Any weight type x f32 activations (W4A16 for Q4_0, W8A16 for Q8_0); x_c = x + c*K.
+    void (*mm_f32)(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy);
+
+    // --- activations -----------------------------------------------------------------
+    void (*quantize_q8a)(const float *x, int K, ilm_q8a *out);   // K multiple of 32
+
+    // --- attention (one query head against a run of cached keys/values) ---------------
+    // kv_type: ILM_TYPE_F32 or ILM_TYPE_F16; row j of K/V is at (char*)base + j*stride bytes.
+    // scores[j] = q · K_j (hd elements), j in [0,n)
+    void (*attn_scores)(const float *q, const void *k, int kv_type, size_t stride, int n, int hd,
+                        float *scores);
+    // out[d] += Σ_j p[j]·V_j[d], j in order 0..n-1
+    void (*attn_values)(const float *p, const void *v, int kv_type, size_t stride, int n, int hd,
+                        float *out);
+
+    // --- elementwise / reductions (single row; the same function serves every batch) --
+    // y = x / sqrt(mean(x²) + eps) ⊙ w   (w == NULL: no weight). y may alias x.
+    void (*rmsnorm)(float *y, const float *x, const float *w, int n, float eps);
+    // NEOX RoPE in place on one head of hd values: pairs (i, i+n_dims/2) for i < n_dims/2
+    // rotate by angle pos*theta[i] with cs[2i]=cos, cs[2i+1]=sin precomputed per position.
+    void (*rope_neox)(float *x, int n_dims, const float *cs);
+    void (*softmax)(float *x, int n);                      // in place, f32
+    // out[i] = gelu_tanh(gate[i]) * up[i]
+    void (*geglu)(float *out, const float *gate, const float *up, int n);
+    void (*softcap)(float *x, int n, float cap);           // x = cap*tanh(x/cap)
+
+    // --- conversions ------------------------------------------------------------------
+    void (*f32_to_f16)(const float *x, uint16_t *y, int n);   // round to nearest even
+    void (*f16_to_f32)(const uint16_t *x, float *y, int n);
+    // Dequantize one GGUF-layout row (any type) to f32.
+    void (*dequant_row)(int type, const void *src, float *y, int K);
+} ilm_kernels;
+
+// The dispatch table, filled once by ilm_kernels_init(); the only global mutable state.
+extern const ilm_kernels *ilm_k;
+
+// Picks the best kernel set for this CPU, or the one named by IRONLM_ISA. Returns 0, or -1
+// with a message in errbuf (e.g. IRONLM_ISA names a set the CPU lacks).
+int ilm_kernels_init(char *errbuf, size_t errlen);
+// Selects a kernel set by name (tests use this to compare sets). -1 if unknown/unsupported.
+int ilm_kernels_select(const char *name, char *errbuf, size_t errlen);
+// Kernel set by name if compiled in and supported by this CPU, else NULL.
+const ilm_kernels *ilm_kernels_get(const char *name);
+// Names of all kernel sets compiled into this binary, NULL-terminated.
+const char *const *ilm_kernels_all(void);
+
+// Bytes per row of a GGUF-layout matrix with K columns of `type` (0 if K is not valid).
+size_t ilm_row_bytes(int type, int K);

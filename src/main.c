@@ -1,0 +1,38 @@
+// main.c — the ironlm command line: one binary, sub-commands (docs/design.md).
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd_gguf.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"inspect", ilm_cmd_inspect, "GGUF metadata and tensor table (--json, --full)"},
+    {"strip", ilm_cmd_strip, "rewrite a GGUF without chosen metadata keys (default: imatrix path leaks)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ironlm COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nSee README.md for every option.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ironlm: error: unknown command '%s' (try ironlm --help)\n", argv[1]);
+    return 2;
+}
