@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd_gguf.h"
+#include "commands.h"
 
 typedef struct {
     const char *name;
@@ -11,6 +12,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"logits", ilm_cmd_logits, "raw float32 logits after every position of --tokens (numerical interface)"},
     {"inspect", ilm_cmd_inspect, "GGUF metadata and tensor table (--json, --full)"},
     {"strip", ilm_cmd_strip, "rewrite a GGUF without chosen metadata keys (default: imatrix path leaks)"},
 };

@@ -1,0 +1,5 @@
+// commands.h — entry points of the sub-commands implemented in src/cmd_*.c.
+// Each takes argv[0] = the sub-command name and returns the process exit code.
+#pragma once
+
+int ilm_cmd_logits(int argc, char **argv);
