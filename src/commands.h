@@ -3,3 +3,5 @@
 #pragma once
 
 int ilm_cmd_logits(int argc, char **argv);
+int ilm_cmd_run(int argc, char **argv);
+int ilm_cmd_bench(int argc, char **argv);

@@ -5,6 +5,7 @@
 // adds) runs on the calling thread. Every per-token computation depends only on that
 // token's inputs and its sequence's cache, so batched and one-by-one passes agree bit for bit.
 #include "forward.h"
+#include "matmul.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -43,10 +44,6 @@ struct ilm_fwd {
 
 static void *zalloc(size_t n, ilm_err *err) { return ilm_calloc(1, n ? n : 1, err); }
 
-static bool q8_path(const ilm_fwd *f, const ilm_weight *w) {
-    return !f->opt.act_f32 && (w->m.type == ILM_TYPE_Q4_0 || w->m.type == ILM_TYPE_Q8_0);
-}
-
 void ilm_fwd_embed(const ilm_model *m, int32_t tok, float *out) {
     const ilm_weight *e = &m->tok_embd;
     size_t rb = ilm_row_bytes(e->m.type, e->m.cols);
@@ -83,68 +80,20 @@ void ilm_attend_head(const ilm_kv *kv, int layer, int kv_head, int hd, bool slid
     if (first < n) ilm_k->attn_values(scores + first, L->v + off, kv->type, L->row_bytes, n - first, hd, out);
 }
 
-// --- matrix products on the pool --------------------------------------------------------------
-
-typedef struct {
-    const ilm_weight *w;
-    const float *x;       // f32 activations [n][K] (used when xq == NULL)
-    const ilm_q8a *xq;    // quantized activations [n][K/32]
-    int n;
-    float *y;
-    int ldy;
-} mm_job;
-
-typedef struct {
-    ilm_pool *pool;
-    const mm_job *jobs;
-    int n_jobs;
-} mm_task;
-
-static void mm_task_fn(void *ctx, int ith, int nth) {
-    const mm_task *t = ctx;
-    for (int j = 0; j < t->n_jobs; j++) {
-        const mm_job *jb = &t->jobs[j];
-        if (!jb->n) continue;
-        int r0, r1;
-        ilm_split_rows(jb->w->m.rows, ilm_k->interleave, ith, nth, &r0, &r1);
-        if (r0 >= r1) continue;
-        ilm_matrix m = jb->w->m;
-        if (jb->w->placed.n_copies) m.data = ilm_placed_for(&jb->w->placed, t->pool, ith);
-        if (jb->xq) ilm_k->mm_q8(&m, r0, r1, jb->xq, jb->n, jb->y, jb->ldy);
-        else ilm_k->mm_f32(&m, r0, r1, jb->x, jb->n, jb->y, jb->ldy);
-    }
-}
-
-static void mm_run(ilm_fwd *f, const mm_job *jobs, int n_jobs) {
-    mm_task t = {f->pool, jobs, n_jobs};
-    ilm_pool_run(f->pool, mm_task_fn, &t);
-}
-
-// Quantizes n rows of K activations into dst (row stride K/32 blocks).
-static void quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst) {
-    for (int i = 0; i < n; i++) ilm_k->quantize_q8a(x + (size_t)i * ldx, K, dst + (size_t)i * (K / ILM_QK));
-}
+// --- matrix products (matmul.c) ----------------------------------------------------------------
 
 // y = W·x for n rows of x (stride K); picks the q8 or f32 kernel for the weight type.
 static void matmul(ilm_fwd *f, const ilm_weight *w, const float *x, int n, float *y, int ldy) {
-    mm_job j = {w, x, NULL, n, y, ldy};
-    if (q8_path(f, w)) {
-        quantize_rows(x, n, w->m.cols, w->m.cols, f->qa);
-        j.xq = f->qa;
-    }
-    mm_run(f, &j, 1);
+    ilm_matmul(f->pool, f->opt.act_f32, f->qa, w, x, n, y, ldy);
 }
 
 // Several matrices sharing one input (Q/K/V, gate/up): one quantization, one dispatch.
 static void matmul_shared(ilm_fwd *f, const ilm_weight *const *ws, float *const *ys, const int *ldys, int nw,
                           const float *x, int n) {
-    mm_job jobs[4];
-    bool need_q8 = false;
-    for (int i = 0; i < nw; i++) need_q8 |= q8_path(f, ws[i]);
-    if (need_q8) quantize_rows(x, n, ws[0]->m.cols, ws[0]->m.cols, f->qa);
-    for (int i = 0; i < nw; i++) jobs[i] = (mm_job){ws[i], x, q8_path(f, ws[i]) ? f->qa : NULL, n, ys[i], ldys[i]};
-    mm_run(f, jobs, nw);
+    ilm_matmul_shared(f->pool, f->opt.act_f32, f->qa, ws, ys, ldys, nw, x, n);
 }
+
+static bool q8_path(const ilm_fwd *f, const ilm_weight *w) { return ilm_matmul_uses_q8(f->opt.act_f32, w); }
 
 // --- attention on the pool --------------------------------------------------------------------
 
@@ -275,12 +224,12 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
         ilm_k->rmsnorm(r, f->h + (size_t)i * H, NULL, H, m->eps);
         for (int d = 0; d < H; d++) r[d] *= ly->router_scale[d];
     }
-    mm_job rj = {&ly->router, f->xn, NULL, n, f->router, E};
+    ilm_mm_job rj = {&ly->router, f->xn, NULL, n, f->router, E};
     if (q8_path(f, &ly->router)) {
-        quantize_rows(f->xn, n, H, H, f->qa);
+        ilm_quantize_rows(f->xn, n, H, H, f->qa);
         rj.xq = f->qa;
     }
-    mm_run(f, &rj, 1);
+    ilm_mm_run(f->pool, &rj, 1);
     for (int i = 0; i < n; i++) {
         float *z = f->router + (size_t)i * E;
         ilm_k->softmax(z, E);
@@ -319,29 +268,29 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
         count[e] = n_assign - first[e];
     }
     // gate_up for every used expert in one dispatch, then down in another
-    mm_job *jobs = malloc(sizeof *jobs * (size_t)E);
+    ilm_mm_job *jobs = malloc(sizeof *jobs * (size_t)E);
     int nj = 0;
     bool q8 = q8_path(f, &ly->exp_gate_up[0]);
-    if (q8) quantize_rows(f->gx, n_assign, H, H, f->qa);
+    if (q8) ilm_quantize_rows(f->gx, n_assign, H, H, f->qa);
     for (int e = 0; e < E; e++)
         if (count[e])
-            jobs[nj++] = (mm_job){&ly->exp_gate_up[e], f->gx + (size_t)first[e] * H,
+            jobs[nj++] = (ilm_mm_job){&ly->exp_gate_up[e], f->gx + (size_t)first[e] * H,
                                   q8 ? f->qa + (size_t)first[e] * (H / ILM_QK) : NULL, count[e],
                                   f->gu + (size_t)first[e] * 2 * Fe, 2 * Fe};
-    mm_run(f, jobs, nj);
+    ilm_mm_run(f->pool, jobs, nj);
     for (int a = 0; a < n_assign; a++) {
         float *gu = f->gu + (size_t)a * 2 * Fe;
         ilm_k->geglu(f->gx + (size_t)a * Fe, gu, gu + Fe, Fe);  // gx reused as [a][Fe]
     }
     q8 = q8_path(f, &ly->exp_down[0]);
-    if (q8) quantize_rows(f->gx, n_assign, Fe, Fe, f->qa);
+    if (q8) ilm_quantize_rows(f->gx, n_assign, Fe, Fe, f->qa);
     nj = 0;
     for (int e = 0; e < E; e++)
         if (count[e])
-            jobs[nj++] = (mm_job){&ly->exp_down[e], f->gx + (size_t)first[e] * Fe,
+            jobs[nj++] = (ilm_mm_job){&ly->exp_down[e], f->gx + (size_t)first[e] * Fe,
                                   q8 ? f->qa + (size_t)first[e] * (Fe / ILM_QK) : NULL, count[e],
                                   f->gy + (size_t)first[e] * H, H};
-    mm_run(f, jobs, nj);
+    ilm_mm_run(f->pool, jobs, nj);
     free(jobs);
     // combine per token in selection order (deterministic), then the two norms and the residual
     int *where = f->sel;  // reuse: assignment index per (token, k)
@@ -539,6 +488,7 @@ int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *
             }
         if (!nw) continue;
         if (hidden) memcpy(hidden + (size_t)row_out * H, f->yrows, sizeof(float) * (size_t)nw * H);
+        if (hidden && getenv("DRAFT_RAWH")) { int r = 0; for (int i = 0; i < n; i++) if (!c.want || c.want[i]) { memcpy(hidden + (size_t)(row_out + r) * H, f->h + (size_t)i * H, sizeof(float) * (size_t)H); r++; } }
         if (logits) {
             float *lg = logits + (size_t)row_out * V;
             for (int s = 0; s < nw; s += f->B) {  // the head may need more q8 scratch than B rows: chunk

@@ -2,8 +2,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_kernels.h"
 #include "cmd_gguf.h"
+#include "cmd_tokenize.h"
 #include "commands.h"
+#include "quantize.h"
+#include "synth.h"
 
 typedef struct {
     const char *name;
@@ -12,9 +16,15 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"run", ilm_cmd_run, "generate text from a prompt or chat, optionally with --draft DRAFTER.gguf"},
+    {"bench", ilm_cmd_bench, "llama-bench-style speed table (pp/tg, GB/s, % of bandwidth); --kernels"},
     {"logits", ilm_cmd_logits, "raw float32 logits after every position of --tokens (numerical interface)"},
+    {"tokenize", ilm_cmd_tokenize, "text -> token ids"},
+    {"detokenize", ilm_cmd_detokenize, "token ids -> text"},
     {"inspect", ilm_cmd_inspect, "GGUF metadata and tensor table (--json, --full)"},
     {"strip", ilm_cmd_strip, "rewrite a GGUF without chosen metadata keys (default: imatrix path leaks)"},
+    {"quantize", ilm_cmd_quantize, "F32/F16/BF16 -> Q8_0/Q4_0, bit-exact with ggml"},
+    {"synth", ilm_cmd_synth, "write a random-weight GGUF with the exact shapes of a Gemma 4 variant"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,467 @@
+// avx2.c — the AVX2 + FMA + F16C kernel set (Haswell / Zen 1 and later; the 2016 Xeon floor).
+//
+// Matrix products use the 8-row interleaved layout of simd/pack.h: lanes are output rows,
+// so every lane runs exactly the scalar reference's sequence of operations (kernels.h) and
+// results are bit-identical to simd/scalar.c. int8 dots: vpmaddubsw + vpmaddwd, with the
+// abs/sign trick for Q8_0 (|w| unsigned, a·sign(w) signed; both within ±127, no int16
+// saturation) and unsigned nibbles for Q4_0 (corrected by -8·Σa from the activation block).
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "avx2.h"
+#include "half.h"
+#include "kernels.h"
+#include "pack.h"
+#include "scalar.h"
+#include "x86_math.h"
+
+#define ROWS 8       // interleave: one __m256 of f32 = 8 output rows
+#define COLS 4       // activation columns per tile: 4 accumulators + temporaries fit in 16 ymm
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+static size_t avx2_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
+
+static void avx2_pack(int type, const void *src, int rows, int K, void *dst, int r0, int r1) {
+    pk_pack(type, src, rows, K, dst, r0, r1, ROWS, 0);
+}
+
+// Writes the first `valid` of 8 row results of one column.
+ALWAYS_INLINE void store_rows(float *y, __m256 v, int valid) {
+    if (valid >= ROWS) {
+        _mm256_storeu_ps(y, v);
+    } else {
+        float t[ROWS];
+        _mm256_storeu_ps(t, v);
+        memcpy(y, t, (size_t)valid * sizeof(float));
+    }
+}
+
+// 4 activation bytes broadcast to every 32-bit lane (one row's 4-byte chunk per lane).
+ALWAYS_INLINE __m256i bcast4(const int8_t *p) {
+    int32_t t;
+    memcpy(&t, p, 4);
+    return _mm256_set1_epi32(t);
+}
+
+// ---- quantized weights x Q8 activations ---------------------------------------------------
+
+// One group of 8 rows against nc columns (nc a constant after inlining): acc[t] per column.
+ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x,
+                              int nbx, int nc, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int t = 0; t < nc; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __m256i *q = (const __m256i *)(grp + (size_t)b * 32 * ROWS);
+        __m256i isum[COLS];
+        for (int t = 0; t < nc; t++) isum[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const __m256i w = _mm256_loadu_si256(q + c);
+            const __m256i aw = _mm256_sign_epi8(w, w);  // |w| as unsigned (-128 -> 128)
+            for (int t = 0; t < nc; t++) {
+                const ilm_q8a *a = x + (size_t)t * nbx + b;
+                const __m256i sa = _mm256_sign_epi8(bcast4(a->qs + 4 * c), w);
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones);
+                isum[t] = _mm256_add_epi32(isum[t], p);
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + (size_t)b * ROWS)));
+        for (int t = 0; t < nc; t++) {
+            const ilm_q8a *a = x + (size_t)t * nbx + b;
+            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a->d));  // exact: fp16 x fp16
+            acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+}
+
+ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x,
+                              int nbx, int nc, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < nc; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __m256i *q = (const __m256i *)(grp + (size_t)b * 16 * ROWS);
+        // int16 lanes: 8 vpmaddubsw results of |2·15·127| each stay below 32767.
+        __m256i s16[COLS];
+        for (int t = 0; t < nc; t++) s16[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256(q + c);
+            const __m256i lo = _mm256_and_si256(v, low4);                         // elements 4c..
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);   // 16+4c..
+            for (int t = 0; t < nc; t++) {
+                const ilm_q8a *a = x + (size_t)t * nbx + b;
+                const __m256i plo = _mm256_maddubs_epi16(lo, bcast4(a->qs + 4 * c));
+                const __m256i phi = _mm256_maddubs_epi16(hi, bcast4(a->qs + 16 + 4 * c));
+                s16[t] = _mm256_add_epi16(s16[t], _mm256_add_epi16(plo, phi));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + (size_t)b * ROWS)));
+        for (int t = 0; t < nc; t++) {
+            const ilm_q8a *a = x + (size_t)t * nbx + b;
+            // Σ(q-8)·a = Σq·a - 8·Σa
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16[t], ones), _mm256_set1_epi32(8 * a->sum));
+            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a->d));
+            acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+}
+
+static void avx2_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
+    const int nb = w->cols / ILM_QK;
+    const int rend = r1 < w->rows ? r1 : w->rows;
+    const size_t gbytes = pk_group_bytes(w->type, w->cols, ROWS);
+    for (int g = r0 / ROWS; g * ROWS < rend; g++) {
+        const char *grp = (const char *)w->data + (size_t)g * gbytes;
+        const uint16_t *scales = pk_scales(grp, w->type, w->cols, ROWS);
+        const int valid = rend - g * ROWS;
+        for (int c0 = 0; c0 < n; c0 += COLS) {
+            const int nc = n - c0 < COLS ? n - c0 : COLS;
+            const ilm_q8a *xc = x + (size_t)c0 * nb;
+            __m256 acc[COLS];
+            // Constant nc per call site, so the column loops unroll into registers.
+#define CASE(N)                                                                         \
+    case N:                                                                             \
+        if (w->type == ILM_TYPE_Q4_0) q4_0_group(grp, scales, nb, xc, nb, N, acc);      \
+        else q8_0_group(grp, scales, nb, xc, nb, N, acc);                              \
+        break;
+            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
+#undef CASE
+            for (int t = 0; t < nc; t++) store_rows(y + (size_t)(c0 + t) * ldy + g * ROWS, acc[t], valid);
+        }
+    }
+}
+
+// ---- any weights x f32 activations --------------------------------------------------------
+
+// Weights of one k for the 8 rows of a float-typed group.
+ALWAYS_INLINE __m256 float_weights(int type, const char *grp, int k) {
+    switch (type) {
+    case ILM_TYPE_F16:
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(grp + (size_t)k * 2 * ROWS)));
+    case ILM_TYPE_BF16: {
+        const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(grp + (size_t)k * 2 * ROWS)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+    }
+    default:
+        return _mm256_loadu_ps((const float *)(grp + (size_t)k * 4 * ROWS));
+    }
+}
+
+// ng groups (of 8 rows) x nc columns; per lane a sequential fma chain over k, as in scalar.
+ALWAYS_INLINE void f32_float_tile(int type, const char *const *grp, int ng, int K, const float *x,
+                                  int nc, __m256 (*acc)[COLS]) {
+    for (int k = 0; k < K; k++) {
+        __m256 wv[2];
+        for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
+        for (int t = 0; t < nc; t++) {
+            const __m256 xv = _mm256_broadcast_ss(x + (size_t)t * K + k);
+            for (int i = 0; i < ng; i++) acc[i][t] = _mm256_fmadd_ps(wv[i], xv, acc[i][t]);
+        }
+    }
+}
+
+// Quantized weights dequantized exactly ((q-8)·d, q·d) in the lanes, then the same chain.
+ALWAYS_INLINE void f32_quant_tile(int type, const char *const *grp, int ng, int K, const float *x,
+                                  int nc, __m256 (*acc)[COLS]) {
+    const int nb = K / ILM_QK;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    for (int b = 0; b < nb; b++) {
+        __m256 dw[2];
+        for (int i = 0; i < ng; i++)
+            dw[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS)));
+        const float *xb = x + (size_t)b * ILM_QK;
+        if (type == ILM_TYPE_Q4_0) {
+            for (int half = 0; half < 2; half++) {          // low nibbles: 0..15, high: 16..31
+                for (int c = 0; c < 4; c++) {
+                    __m256i v[2];
+                    for (int i = 0; i < ng; i++) v[i] = _mm256_loadu_si256((const __m256i *)(grp[i] + b * qb) + c);
+                    for (int e = 0; e < 4; e++) {
+                        const int j = 16 * half + 4 * c + e;
+                        __m256 wv[2];
+                        for (int i = 0; i < ng; i++) {
+                            const __m256i q = _mm256_and_si256(_mm256_srli_epi32(v[i], 8 * e + 4 * half), _mm256_set1_epi32(15));
+                            wv[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(8))), dw[i]);
+                        }
+                        for (int t = 0; t < nc; t++) {
+                            const __m256 xv = _mm256_broadcast_ss(xb + (size_t)t * K + j);
+                            for (int i = 0; i < ng; i++) acc[i][t] = _mm256_fmadd_ps(wv[i], xv, acc[i][t]);
+                        }
+                    }
+                }
+            }
+        } else {
+            for (int c = 0; c < 8; c++) {
+                __m256i v[2];
+                for (int i = 0; i < ng; i++) v[i] = _mm256_loadu_si256((const __m256i *)(grp[i] + b * qb) + c);
+                for (int e = 0; e < 4; e++) {
+                    const int j = 4 * c + e;
+                    __m256 wv[2];
+                    for (int i = 0; i < ng; i++) {
+                        const __m256i q = _mm256_srai_epi32(_mm256_slli_epi32(v[i], 24 - 8 * e), 24);
+                        wv[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(q), dw[i]);
+                    }
+                    for (int t = 0; t < nc; t++) {
+                        const __m256 xv = _mm256_broadcast_ss(xb + (size_t)t * K + j);
+                        for (int i = 0; i < ng; i++) acc[i][t] = _mm256_fmadd_ps(wv[i], xv, acc[i][t]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, const float *x, int nc,
+                            __m256 (*acc)[COLS]) {
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++) acc[i][t] = _mm256_setzero_ps();
+    switch (type) {
+    case ILM_TYPE_F32: f32_float_tile(ILM_TYPE_F32, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_F16: f32_float_tile(ILM_TYPE_F16, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_BF16: f32_float_tile(ILM_TYPE_BF16, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_Q4_0: f32_quant_tile(ILM_TYPE_Q4_0, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_Q8_0: f32_quant_tile(ILM_TYPE_Q8_0, grp, ng, K, x, nc, acc); break;
+    default: break;
+    }
+}
+
+// Two groups at a time give 2·nc independent fma chains to hide the fma latency.
+static void avx2_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
+    const int K = w->cols;
+    const int rend = r1 < w->rows ? r1 : w->rows;
+    const size_t gbytes = pk_group_bytes(w->type, K, ROWS);
+    const int g_end = (rend + ROWS - 1) / ROWS;
+    for (int g = r0 / ROWS; g < g_end; g += 2) {
+        const int ng = g_end - g >= 2 ? 2 : 1;
+        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
+                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
+        for (int c0 = 0; c0 < n; c0 += COLS) {
+            const int nc = n - c0 < COLS ? n - c0 : COLS;
+            __m256 acc[2][COLS];
+#define CASE(N)                                                                      \
+    case N:                                                                          \
+        if (ng == 2) f32_tile(w->type, grp, 2, K, x + (size_t)c0 * K, N, acc);       \
+        else f32_tile(w->type, grp, 1, K, x + (size_t)c0 * K, N, acc);               \
+        break;
+            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
+#undef CASE
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++)
+                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
+        }
+    }
+}
+
+// ---- activation quantization --------------------------------------------------------------
+
+// Same arithmetic as the scalar reference: x*id rounded by vcvtps2dq (round-half-even).
+void ilm_avx2_quantize_q8a(const float *x, int K, ilm_q8a *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < K / ILM_QK; b++) {
+        const float *xb = x + b * ILM_QK;
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        const float amax = ilm_hmax256(m);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        out[b].d = ilm_f16_to_f32(ilm_f32_to_f16(amax / 127.0f));
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], idv));
+        const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        out[b].sum = ilm_hsum256_epi32(s);
+        // int32 -> int8 (values within ±127, so the saturating packs are exact), lanes reordered.
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)out[b].qs,
+                            _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+}
+
+// ---- attention ----------------------------------------------------------------------------
+
+ALWAYS_INLINE __m256 kv_load8(const void *row, int kv_type, int d) {
+    return kv_type == ILM_TYPE_F16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + d)))
+                                   : _mm256_loadu_ps((const float *)row + d);
+}
+
+ALWAYS_INLINE float kv_elem(const void *row, int kv_type, int d) {
+    return kv_type == ILM_TYPE_F16 ? ilm_f16_to_f32(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
+void ilm_avx2_attn_scores(const float *q, const void *k, int kv_type, size_t stride, int n, int hd,
+                          float *scores) {
+    for (int j = 0; j < n; j++) {
+        const void *kj = (const char *)k + (size_t)j * stride;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int d = 0;
+        for (; d + 16 <= hd; d += 16) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_load8(kj, kv_type, d), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), kv_load8(kj, kv_type, d + 8), s1);
+        }
+        for (; d + 8 <= hd; d += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_load8(kj, kv_type, d), s0);
+        float s = ilm_hsum256(_mm256_add_ps(s0, s1));
+        for (; d < hd; d++) s = fmaf(q[d], kv_elem(kj, kv_type, d), s);
+        scores[j] = s;
+    }
+}
+
+// Lanes over d, j in order: the same fma chain per element as scalar (bit-identical).
+void ilm_avx2_attn_values(const float *p, const void *v, int kv_type, size_t stride, int n, int hd,
+                          float *out) {
+    int d = 0;
+    for (; d + 32 <= hd; d += 32) {
+        __m256 o[4];
+        for (int i = 0; i < 4; i++) o[i] = _mm256_loadu_ps(out + d + 8 * i);
+        for (int j = 0; j < n; j++) {
+            const void *vj = (const char *)v + (size_t)j * stride;
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            for (int i = 0; i < 4; i++) o[i] = _mm256_fmadd_ps(pj, kv_load8(vj, kv_type, d + 8 * i), o[i]);
+        }
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + d + 8 * i, o[i]);
+    }
+    for (; d + 8 <= hd; d += 8) {
+        __m256 o = _mm256_loadu_ps(out + d);
+        for (int j = 0; j < n; j++)
+            o = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), kv_load8((const char *)v + (size_t)j * stride, kv_type, d), o);
+        _mm256_storeu_ps(out + d, o);
+    }
+    for (; d < hd; d++)
+        for (int j = 0; j < n; j++) out[d] = fmaf(p[j], kv_elem((const char *)v + (size_t)j * stride, kv_type, d), out[d]);
+}
+
+// ---- elementwise / reductions -------------------------------------------------------------
+
+// Sum of squares in double, like the reference, so only the summation order differs.
+void ilm_avx2_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        s0 = _mm256_fmadd_pd(lo, lo, s0);
+        s1 = _mm256_fmadd_pd(hi, hi, s1);
+    }
+    double t[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
+    double ss = (t[0] + t[1]) + (t[2] + t[3]);
+    for (int k = i; k < n; k++) ss += (double)x[k] * x[k];
+    const float scale = (float)(1.0 / sqrt(ss / n + eps));
+    const __m256 sv = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
+        if (w) v = _mm256_mul_ps(v, _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; i++) y[i] = x[i] * scale * (w ? w[i] : 1.0f);
+}
+
+void ilm_avx2_rope_neox(float *x, int n_dims, const float *cs) {
+    const int half = n_dims / 2;
+    int i = 0;
+    for (; i + 8 <= half; i += 8) {
+        const __m256 c01 = _mm256_loadu_ps(cs + 2 * i), c23 = _mm256_loadu_ps(cs + 2 * i + 8);
+        // de-interleave (cos, sin) pairs; shuffle_ps works per 128-bit lane, permute fixes the order
+        const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(c01, c23, 0x88)), 0xD8));
+        const __m256 s = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(c01, c23, 0xDD)), 0xD8));
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + half);
+        _mm256_storeu_ps(x + i, _mm256_sub_ps(_mm256_mul_ps(a, c), _mm256_mul_ps(b, s)));
+        _mm256_storeu_ps(x + i + half, _mm256_add_ps(_mm256_mul_ps(b, c), _mm256_mul_ps(a, s)));
+    }
+    for (; i < half; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1], a = x[i], b = x[i + half];
+        x[i] = a * c - b * s;
+        x[i + half] = b * c + a * s;
+    }
+}
+
+void ilm_avx2_softmax(float *x, int n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float mx = ilm_hmax256(mv);
+    for (int k = i; k < n; k++) mx = fmaxf(mx, x[k]);
+    const __m256 mxv = _mm256_set1_ps(mx);
+    __m256 sv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = ilm_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mxv));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    double sum = ilm_hsum256(sv);
+    for (; i < n; i++) {
+        float t[8] = {x[i] - mx};
+        _mm256_storeu_ps(t, ilm_exp256(_mm256_loadu_ps(t)));
+        x[i] = t[0];
+        sum += x[i];
+    }
+    const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= (float)(1.0 / sum);
+}
+
+// 0.5·g·(1 + tanh(u)) == g / (1 + exp(-2u)): the same function without the cancellation
+// of 1 + tanh(u) near -1, so it is at least as accurate as the reference formula.
+ALWAYS_INLINE __m256 geglu8(__m256 g, __m256 up) {
+    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608f),
+                                   _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), g), _mm256_mul_ps(g, g), g));
+    const __m256 e = ilm_exp256(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), up);
+}
+
+void ilm_avx2_geglu(float *out, const float *gate, const float *up, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, geglu8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) {  // tail through the same vector code, so every element sees one formula
+        float g[8] = {0}, u[8] = {0}, o[8];
+        memcpy(g, gate + i, (size_t)(n - i) * sizeof(float));
+        memcpy(u, up + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(o, geglu8(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+        memcpy(out + i, o, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+void ilm_avx2_softcap(float *x, int n, float cap) {
+    const __m256 c = _mm256_set1_ps(cap), ic = _mm256_set1_ps(1.0f / cap);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(c, ilm_tanh256(_mm256_mul_ps(_mm256_loadu_ps(x + i), ic))));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(t, _mm256_mul_ps(c, ilm_tanh256(_mm256_mul_ps(_mm256_loadu_ps(t), ic))));
+        memcpy(x + i, t, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+// ---- conversions --------------------------------------------------------------------------
+
+void ilm_avx2_f32_to_f16(const float *x, uint16_t *y, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = ilm_f32_to_f16(x[i]);
+}
+
+void ilm_avx2_f16_to_f32(const uint16_t *x, float *y, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = ilm_f16_to_f32(x[i]);
+}
+
+const ilm_kernels ilm_kernels_avx2 = {
+    .name = "avx2",
+    .interleave = ROWS,
+    .packed_size = avx2_packed_size,
+    .pack = avx2_pack,
+    .mm_q8 = avx2_mm_q8,
+    .mm_f32 = avx2_mm_f32,
+    .quantize_q8a = ilm_avx2_quantize_q8a,
+    .attn_scores = ilm_avx2_attn_scores,
+    .attn_values = ilm_avx2_attn_values,
+    .rmsnorm = ilm_avx2_rmsnorm,
+    .rope_neox = ilm_avx2_rope_neox,
+    .softmax = ilm_avx2_softmax,
+    .geglu = ilm_avx2_geglu,
+    .softcap = ilm_avx2_softcap,
+    .f32_to_f16 = ilm_avx2_f32_to_f16,
+    .f16_to_f32 = ilm_avx2_f16_to_f32,
+    .dequant_row = ilm_scalar_dequant_row,
+};

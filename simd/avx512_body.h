@@ -1,0 +1,271 @@
+// avx512_body.h — the AVX-512 matrix kernels, shared by simd/avx512.c and simd/avx512vnni.c.
+//
+// The including file defines AVX512_VNNI (0 or 1), AVX512_SET (the table's symbol) and
+// AVX512_NAME. Layout: simd/pack.h with 16 rows per group (one __m512 of f32 = 16 output
+// rows); lanes run the scalar reference's exact sequence, so results are bit-identical.
+//  * VNNI: VPDPBUSD (u8 x s8, 4 products per int32 lane, no saturation). Q8_0 weights are
+//    packed as q + 128 (unsigned) and corrected by -128·Σa; Q4_0 nibbles are already
+//    unsigned and are corrected by -8·Σa.
+//  * plain AVX-512 (Skylake-SP): vpmaddubsw + vpmaddwd; for Q8_0 |w| (unsigned) times a with
+//    w's sign applied through a mask (AVX-512 has no vpsignb).
+// Activation quantization, attention, elementwise ops: the AVX2 versions (simd/avx2.h).
+#include <immintrin.h>
+#include <string.h>
+
+#include "avx2.h"
+#include "kernels.h"
+#include "pack.h"
+#include "scalar.h"
+
+#define ROWS 16
+#define QCOLS 8   // columns per mm_q8 tile (32 zmm registers: 8 accumulators + 8 int sums)
+#define FCOLS 4   // columns per mm_f32 tile, times 2 row groups
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+static size_t avx512_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
+
+static void avx512_pack(int type, const void *src, int rows, int K, void *dst, int r0, int r1) {
+    pk_pack(type, src, rows, K, dst, r0, r1, ROWS, AVX512_VNNI);
+}
+
+ALWAYS_INLINE void store_rows(float *y, __m512 v, int valid) {
+    if (valid >= ROWS) _mm512_storeu_ps(y, v);
+    else _mm512_mask_storeu_ps(y, (__mmask16)((1u << valid) - 1), v);
+}
+
+ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
+    int32_t t;
+    memcpy(&t, p, 4);
+    return _mm512_set1_epi32(t);
+}
+
+ALWAYS_INLINE __m512 load_scales(const uint16_t *s) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)s));
+}
+
+// ---- quantized weights x Q8 activations ---------------------------------------------------
+
+ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x, int nc,
+                              __m512 *acc) {
+    for (int t = 0; t < nc; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __m512i *q = (const __m512i *)(grp + (size_t)b * 32 * ROWS);
+        __m512i isum[QCOLS];
+        for (int t = 0; t < nc; t++) isum[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 8; c++) {
+            const __m512i w = _mm512_loadu_si512(q + c);
+#if AVX512_VNNI
+            for (int t = 0; t < nc; t++)
+                isum[t] = _mm512_dpbusd_epi32(isum[t], w, bcast4(x[(size_t)t * nb + b].qs + 4 * c));
+#else
+            const __m512i aw = _mm512_abs_epi8(w);
+            const __mmask64 neg = _mm512_movepi8_mask(w);
+            for (int t = 0; t < nc; t++) {
+                const __m512i a = bcast4(x[(size_t)t * nb + b].qs + 4 * c);
+                const __m512i sa = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+                const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sa), _mm512_set1_epi16(1));
+                isum[t] = _mm512_add_epi32(isum[t], p);
+            }
+#endif
+        }
+        const __m512 dw = load_scales(scales + (size_t)b * ROWS);
+        for (int t = 0; t < nc; t++) {
+            const ilm_q8a *a = &x[(size_t)t * nb + b];
+#if AVX512_VNNI
+            isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(128 * a->sum));  // weights were q+128
+#endif
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));  // exact: fp16 x fp16
+            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+}
+
+ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x, int nc,
+                              __m512 *acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int t = 0; t < nc; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __m512i *q = (const __m512i *)(grp + (size_t)b * 16 * ROWS);
+        __m512i sum[QCOLS];  // VNNI: int32 sums; otherwise int16 (8 x |2·15·127| < 32767)
+        for (int t = 0; t < nc; t++) sum[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_loadu_si512(q + c);
+            const __m512i lo = _mm512_and_si512(v, low4);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            for (int t = 0; t < nc; t++) {
+                const ilm_q8a *a = &x[(size_t)t * nb + b];
+#if AVX512_VNNI
+                sum[t] = _mm512_dpbusd_epi32(sum[t], lo, bcast4(a->qs + 4 * c));
+                sum[t] = _mm512_dpbusd_epi32(sum[t], hi, bcast4(a->qs + 16 + 4 * c));
+#else
+                const __m512i plo = _mm512_maddubs_epi16(lo, bcast4(a->qs + 4 * c));
+                const __m512i phi = _mm512_maddubs_epi16(hi, bcast4(a->qs + 16 + 4 * c));
+                sum[t] = _mm512_add_epi16(sum[t], _mm512_add_epi16(plo, phi));
+#endif
+            }
+        }
+        const __m512 dw = load_scales(scales + (size_t)b * ROWS);
+        for (int t = 0; t < nc; t++) {
+            const ilm_q8a *a = &x[(size_t)t * nb + b];
+#if AVX512_VNNI
+            const __m512i dot = sum[t];
+#else
+            const __m512i dot = _mm512_madd_epi16(sum[t], _mm512_set1_epi16(1));
+#endif
+            const __m512i isum = _mm512_sub_epi32(dot, _mm512_set1_epi32(8 * a->sum));  // Σ(q-8)·a
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));
+            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+}
+
+static void avx512_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
+    const int nb = w->cols / ILM_QK;
+    const int rend = r1 < w->rows ? r1 : w->rows;
+    const size_t gbytes = pk_group_bytes(w->type, w->cols, ROWS);
+    for (int g = r0 / ROWS; g * ROWS < rend; g++) {
+        const char *grp = (const char *)w->data + (size_t)g * gbytes;
+        const uint16_t *scales = pk_scales(grp, w->type, w->cols, ROWS);
+        for (int c0 = 0; c0 < n; c0 += QCOLS) {
+            const int nc = n - c0 < QCOLS ? n - c0 : QCOLS;
+            const ilm_q8a *xc = x + (size_t)c0 * nb;
+            __m512 acc[QCOLS];
+#define CASE(N)                                                                         \
+    case N:                                                                             \
+        if (w->type == ILM_TYPE_Q4_0) q4_0_group(grp, scales, nb, xc, N, acc);          \
+        else q8_0_group(grp, scales, nb, xc, N, acc);                                  \
+        break;
+            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) }
+#undef CASE
+            for (int t = 0; t < nc; t++) store_rows(y + (size_t)(c0 + t) * ldy + g * ROWS, acc[t], rend - g * ROWS);
+        }
+    }
+}
+
+// ---- any weights x f32 activations --------------------------------------------------------
+
+ALWAYS_INLINE __m512 float_weights(int type, const char *grp, int k) {
+    switch (type) {
+    case ILM_TYPE_F16:
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + (size_t)k * 2 * ROWS)));
+    case ILM_TYPE_BF16: {
+        const __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(grp + (size_t)k * 2 * ROWS)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(h, 16));
+    }
+    default:
+        return _mm512_loadu_ps((const float *)(grp + (size_t)k * 4 * ROWS));
+    }
+}
+
+// Element e (0..3) of each row's 4-byte lane, as the exact f32 weight value (q·d or (q-8)·d).
+ALWAYS_INLINE __m512 quant_weights(int type, __m512i v, int shift, __m512 dw) {
+    __m512i q;
+    if (type == ILM_TYPE_Q4_0) {
+        q = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32(15)), _mm512_set1_epi32(8));
+    } else {
+#if AVX512_VNNI
+        q = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32(255)), _mm512_set1_epi32(128));
+#else
+        q = _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - shift), 24);
+#endif
+    }
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(q), dw);
+}
+
+ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, const float *x, int nc,
+                            __m512 (*acc)[FCOLS]) {
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++) acc[i][t] = _mm512_setzero_ps();
+    if (type == ILM_TYPE_F32 || type == ILM_TYPE_F16 || type == ILM_TYPE_BF16) {
+        for (int k = 0; k < K; k++) {
+            __m512 wv[2];
+            for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
+            for (int t = 0; t < nc; t++) {
+                const __m512 xv = _mm512_set1_ps(x[(size_t)t * K + k]);
+                for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+            }
+        }
+        return;
+    }
+    // Q4_0: chunk c holds elements 4c.. (low nibbles) and 16+4c.. (high); Q8_0: 4c..
+    const int nb = K / ILM_QK, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8, nhalves = type == ILM_TYPE_Q4_0 ? 2 : 1;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    for (int b = 0; b < nb; b++) {
+        __m512 dw[2];
+        for (int i = 0; i < ng; i++) dw[i] = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
+        const float *xb = x + (size_t)b * ILM_QK;
+        for (int h = 0; h < nhalves; h++) {
+            for (int c = 0; c < nchunks; c++) {
+                __m512i v[2];
+                for (int i = 0; i < ng; i++) v[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + b * qb) + c);
+                for (int e = 0; e < 4; e++) {
+                    const int j = 16 * h + 4 * c + e;
+                    __m512 wv[2];
+                    for (int i = 0; i < ng; i++) wv[i] = quant_weights(type, v[i], 8 * e + 4 * h, dw[i]);
+                    for (int t = 0; t < nc; t++) {
+                        const __m512 xv = _mm512_set1_ps(xb[(size_t)t * K + j]);
+                        for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+ALWAYS_INLINE void f32_tile_typed(int type, const char *const *grp, int ng, int K, const float *x, int nc,
+                                  __m512 (*acc)[FCOLS]) {
+    switch (type) {
+    case ILM_TYPE_F32: f32_tile(ILM_TYPE_F32, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_F16: f32_tile(ILM_TYPE_F16, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_BF16: f32_tile(ILM_TYPE_BF16, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_Q4_0: f32_tile(ILM_TYPE_Q4_0, grp, ng, K, x, nc, acc); break;
+    case ILM_TYPE_Q8_0: f32_tile(ILM_TYPE_Q8_0, grp, ng, K, x, nc, acc); break;
+    default: break;
+    }
+}
+
+static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
+    const int K = w->cols;
+    const int rend = r1 < w->rows ? r1 : w->rows;
+    const size_t gbytes = pk_group_bytes(w->type, K, ROWS);
+    const int g_end = (rend + ROWS - 1) / ROWS;
+    for (int g = r0 / ROWS; g < g_end; g += 2) {
+        const int ng = g_end - g >= 2 ? 2 : 1;
+        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
+                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
+        for (int c0 = 0; c0 < n; c0 += FCOLS) {
+            const int nc = n - c0 < FCOLS ? n - c0 : FCOLS;
+            __m512 acc[2][FCOLS];
+#define CASE(N)                                                                            \
+    case N:                                                                                \
+        if (ng == 2) f32_tile_typed(w->type, grp, 2, K, x + (size_t)c0 * K, N, acc);       \
+        else f32_tile_typed(w->type, grp, 1, K, x + (size_t)c0 * K, N, acc);               \
+        break;
+            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
+#undef CASE
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++)
+                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
+        }
+    }
+}
+
+const ilm_kernels AVX512_SET = {
+    .name = AVX512_NAME,
+    .interleave = ROWS,
+    .packed_size = avx512_packed_size,
+    .pack = avx512_pack,
+    .mm_q8 = avx512_mm_q8,
+    .mm_f32 = avx512_mm_f32,
+    .quantize_q8a = ilm_avx2_quantize_q8a,
+    .attn_scores = ilm_avx2_attn_scores,
+    .attn_values = ilm_avx2_attn_values,
+    .rmsnorm = ilm_avx2_rmsnorm,
+    .rope_neox = ilm_avx2_rope_neox,
+    .softmax = ilm_avx2_softmax,
+    .geglu = ilm_avx2_geglu,
+    .softcap = ilm_avx2_softcap,
+    .f32_to_f16 = ilm_avx2_f32_to_f16,
+    .f16_to_f32 = ilm_avx2_f16_to_f32,
+    .dequant_row = ilm_scalar_dequant_row,
+};
