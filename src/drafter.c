@@ -242,6 +242,16 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
         goto fail;
     }
     d->H = (int)H;
+    const ilm_gguf_tensor *te = ilm_gguf_find_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2) {
+        ilm_fail(err, "%s: missing tensor token_embd.weight", path);
+        goto fail;
+    }
+    if (te->ne[1] != target->n_vocab) {
+        ilm_fail(err, "%s: drafter vocabulary (%lld) does not match the verifier's (%d)", path, (long long)te->ne[1],
+                 target->n_vocab);
+        goto fail;
+    }
     // Projections under any of the spellings in the wild (§3.5).
     const char *pre_names[] = {"mtp_pre_proj.weight", "nextn.pre_projection.weight", "mtp.pre_projection.weight",
                                "mtp.pre_proj.weight", NULL};
@@ -264,16 +274,6 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
         goto fail;
     }
     d->Ht = (int)Ht;
-    const ilm_gguf_tensor *te = ilm_gguf_find_tensor(g, "token_embd.weight");
-    if (!te || te->n_dims != 2) {
-        ilm_fail(err, "%s: missing tensor token_embd.weight", path);
-        goto fail;
-    }
-    if (te->ne[1] != target->n_vocab) {
-        ilm_fail(err, "%s: drafter vocabulary (%lld) does not match the verifier's (%d)", path, (long long)te->ne[1],
-                 target->n_vocab);
-        goto fail;
-    }
     d->V = target->n_vocab;
     if (ilm_load_matrix(&L, "token_embd.weight", d->H, d->V, true, &d->embd, err) ||
         ilm_load_matrix(&L, pre, 2 * (int64_t)d->Ht, d->H, true, &d->pre, err) ||

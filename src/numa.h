@@ -73,8 +73,9 @@ int ilm_pool_create_on(ilm_pool **out, const ilm_pool_opts *opts, const ilm_topo
 const ilm_topology *ilm_pool_topology(const ilm_pool *pool);
 // Topology node (index into ilm_pool_topology()->nodes) of pool node `node`.
 int ilm_pool_node_topo(const ilm_pool *pool, int node);
-// CPU thread ith was placed on (topology CPU number; -1 if not pinned) and whether the
-// pinning took effect (a fake CPU maps to a real one modulo the CPUs this process may use).
+// CPU thread ith was placed on (topology CPU number; -1 if not pinned). A fake topology's
+// CPU c is pinned to real CPU c mod (CPUs this process may use); a failed pin is not an
+// error, ilm_pool_describe says "pinning failed for N threads".
 int ilm_pool_cpu_of(const ilm_pool *pool, int ith);
 // Rank of thread ith among the threads of its node, and the node's thread count.
 int ilm_pool_rank_in_node(const ilm_pool *pool, int ith);

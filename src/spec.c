@@ -11,21 +11,24 @@
 // Predicts tokens/s of each draft length N from measured costs and acceptance:
 //   tokens per round  = 1 + Σ_{k=1..N} Π_{j<=k} α_j        (α_j: P(draft j accepted | j-1 were))
 //   seconds per round = t_verify(N+1) + N·t_draft
-// and picks the best N; drafting stays off unless it beats plain decoding by 5%. Every 8th
-// round explores another length so the estimates stay current. Deterministic given timings.
+// and picks the best N; drafting stays off unless it beats plain decoding by 5%. It starts
+// with 3 plain rounds and 3 rounds of every length, then explores another length every 8th
+// round so the estimates stay current. Deterministic given timings.
 typedef struct {
     int max;
-    double t_verify[ILM_SPEC_MAX_DRAFT + 2];  // EMA seconds of a verifier pass of k tokens
+    double t_verify[ILM_SPEC_MAX_DRAFT + 2];  // fastest verifier pass of k tokens (s)
     int n_verify[ILM_SPEC_MAX_DRAFT + 2];
-    double t_draft;                           // EMA seconds per drafter step
+    double t_draft;                           // fastest drafter step (s)
     int n_draft;
     long tried[ILM_SPEC_MAX_DRAFT + 1], ok[ILM_SPEC_MAX_DRAFT + 1];  // acceptance counts per position
     long round;
-    int explore_next;
+    int warm, explore_next;
 } autotune;
 
-static void ema(double *v, int *n, double x) {
-    *v = *n == 0 ? x : 0.8 * *v + 0.2 * x;
+// Keeps the fastest observation: interference (other processes, page faults) only ever adds
+// time, so the minimum is the stable estimate of what a pass costs.
+static void observe(double *v, int *n, double x) {
+    *v = *n == 0 || x < *v ? x : *v;
     (*n)++;
 }
 
@@ -43,8 +46,11 @@ static double predicted_rate(const autotune *a, int N) {
 
 static int autotune_pick(autotune *a) {
     a->round++;
-    if (a->n_verify[1] == 0) return 0;        // measure plain decoding first
-    if (a->n_draft == 0) return 1;            // then one drafting round to measure the drafter
+    if (a->round <= 3) return 0;              // measure plain decoding first
+    if (a->warm < 3 * a->max) {               // then every length three times
+        a->warm++;
+        return a->max - (a->warm - 1) % a->max;
+    }
     if (a->round % 8 == 0) {                  // explore
         a->explore_next = a->explore_next % a->max + 1;
         return a->explore_next;
@@ -62,6 +68,11 @@ static int autotune_pick(autotune *a) {
 }
 
 static int autotune_best(const autotune *a) {
+    if (getenv("ILM_AT_DEBUG")) {
+        for (int n = 0; n <= a->max; n++)
+            fprintf(stderr, "N=%d rate %.1f t_verify %.3g ms (%d) tried %ld ok %ld\n", n, predicted_rate(a, n), a->t_verify[n + 1] * 1e3, a->n_verify[n + 1], a->tried[n], a->ok[n]);
+        fprintf(stderr, "t_draft %.3g ms\n", a->t_draft * 1e3);
+    }
     int best = 0;
     double r0 = predicted_rate(a, 0), rb = r0;
     for (int n = 1; n <= a->max; n++)
@@ -160,7 +171,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
         int n = 0;
         double td = ilm_now();
         if (N > 0) n = ilm_drafter_chain(drafter, kv, pending, g0, p, N, o->draft_p_min, drafts, NULL);
-        if (n > 0) ema(&at.t_draft, &at.n_draft, (ilm_now() - td) / n);
+        if (n > 0) observe(&at.t_draft, &at.n_draft, (ilm_now() - td) / n);
         tok[0] = pending;
         pos[0] = p;
         want[0] = true;
@@ -172,7 +183,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
         double tv = ilm_now();
         b = (ilm_batch){n + 1, tok, pos, NULL, want};
         if (ilm_forward(e->fwd, &kv, 1, &b, logits, hidden, err)) goto done;
-        ema(&at.t_verify[n + 1], &at.n_verify[n + 1], ilm_now() - tv);
+        observe(&at.t_verify[n + 1], &at.n_verify[n + 1], ilm_now() - tv);
         st->rounds++;
         st->rounds_with_n[n]++;
         // accept the longest agreeing prefix (greedy) or apply the speculative-sampling rule

@@ -5,6 +5,10 @@
 // last one bumps `done`. Every wait polls a word for a bounded time with a pause
 // instruction, then sleeps on a futex on that word, so an idle pool costs no CPU. The
 // placement of threads on CPUs/nodes comes from the topology in numa.c.
+//
+// One thread (the one that created the pool) calls ilm_pool_run, never from inside a task.
+// That thread is pinned as thread 0 and gets its affinity back in ilm_pool_destroy, so
+// pools that live at the same time are destroyed in the reverse order of their creation.
 #include "threadpool.h"
 
 #include <errno.h>
@@ -115,7 +119,7 @@ struct ilm_pool {
     cpu_set_t caller_mask;    // the caller's affinity before create, restored by destroy
     int caller_pinned;
     ilm_placement_stats placement;
-    char desc[192];
+    char desc[256];
 };
 
 static const char *policy_name(int p) {
@@ -244,6 +248,8 @@ static int topology_copy(ilm_topology *dst, const ilm_topology *src, ilm_err *er
     return 0;
 }
 
+static void noop_task(void *ctx, int ith, int nth) { (void)ctx, (void)ith, (void)nth; }
+
 // Creates the pool on *topo, which it takes over (freed on failure too).
 static int pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_topology *topo,
                        ilm_err *err) {
@@ -342,12 +348,22 @@ static int pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_topology *
         }
         w->started = 1;
     }
+    // One empty run: every worker has started and pinned itself before create returns,
+    // so the description can say whether pinning worked.
+    ilm_pool_run(pool, noop_task, NULL);
+    int pin_failures = atomic_load(&pool->pin_failures);
 
     char fake[96] = "";
     if (pool->topo.fake) snprintf(fake, sizeof fake, ", topology %s", pool->topo.source);
+    char pinned[64] = "not pinned";
+    if (pool->pin && pin_failures)
+        snprintf(pinned, sizeof pinned, "pinning failed for %d thread%s", pin_failures,
+                 pin_failures == 1 ? "" : "s");
+    else if (pool->pin)
+        snprintf(pinned, sizeof pinned, "pinned");
     snprintf(pool->desc, sizeof pool->desc, "%d thread%s, %d node%s, numa %s, %s%s", nth,
              nth == 1 ? "" : "s", pool->n_nodes, pool->n_nodes == 1 ? "" : "s",
-             policy_name(pool->policy), pool->pin ? "pinned" : "not pinned", fake);
+             policy_name(pool->policy), pinned, fake);
     *out = pool;
     return 0;
 }

@@ -12,10 +12,10 @@
 
 // ---- memory ------------------------------------------------------------------------------
 
-// The load touches ~30 MB of tables in random order; on 4 KB pages that is ~8,000 page faults
-// and as many TLB misses, which cost more than the work itself (measured: ~80 ms of a 300 ms
-// load). Large tables are therefore 2 MB-aligned and asked to use transparent huge pages.
-// free() releases them.
+// The load touches ~40 MB of tables in random order; on 4 KB pages that is ~10,000 page faults
+// and as many TLB misses (measured on the project VM: ~80 ms of kernel time per load, more than
+// the work itself). Large tables are therefore 2 MB-aligned and asked to use transparent huge
+// pages. free() releases them.
 static void *big_alloc(size_t n, bool zero, ilm_err *err) {
     const size_t huge = (size_t)2 << 20;
     if (n < huge / 2) return zero ? ilm_calloc(1, n, err) : ilm_malloc(n, err);
@@ -32,10 +32,10 @@ static void *big_alloc(size_t n, bool zero, ilm_err *err) {
 
 // ---- hashing -------------------------------------------------------------------------------
 
-// Dense string tables are sized at twice the entry count, so probes stay short.
+// Open-addressing tables are sized for a load factor of 1/3..2/3, so probes stay short.
 static uint32_t table_mask_for(size_t n) {
     size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    while (cap < n + n / 2) cap *= 2;
     return (uint32_t)(cap - 1);
 }
 
@@ -111,6 +111,7 @@ static int str_table_rebuild(ilm_tokenizer *t, size_t n_entries, ilm_err *err) {
 // Appends a string (a+b) that is not yet in the table and returns its new id.
 static int32_t str_add(ilm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, uint64_t h,
                        ilm_err *err) {
+    if (t->n_str >= INT32_MAX / 2) return ilm_fail(err, "tokenizer: too many merge strings");
     if (t->n_str == t->cap_str) {
         int32_t cap = t->cap_str * 2;
         struct ilm_tok_span *strs = realloc(t->strs, sizeof *strs * (size_t)cap);
@@ -126,7 +127,8 @@ static int32_t str_add(ilm_tokenizer *t, const char *a, size_t na, const char *b
     memcpy(t->arena + t->arena_len + na, b, nb);
     t->arena[t->arena_len + na + nb] = 0;
     t->arena_len += na + nb + 1;
-    if ((size_t)t->n_str * 2 > (size_t)t->str_mask + 1) return str_table_rebuild(t, (size_t)t->n_str * 2, err) ? -1 : id;
+    if ((size_t)t->n_str * 3 > ((size_t)t->str_mask + 1) * 2)
+        return str_table_rebuild(t, (size_t)t->n_str * 2, err) ? -1 : id;
     str_table_put(t, id, h);
     return id;
 }
@@ -202,6 +204,17 @@ static int merge_parse(const ilm_gguf *g, const ilm_gguf_str *m, uint64_t rank, 
     return 0;
 }
 
+// Stage 2: the string ids of both operands and of their concatenation (interned when they are
+// not tokens), then a prefetch of the pair slot.
+static int merge_resolve(ilm_tokenizer *t, merge_job *j, ilm_err *err) {
+    j->left = str_intern(t, j->l, j->nl, "", 0, j->hl, err);
+    j->right = j->left < 0 ? -1 : str_intern(t, j->r, j->nr, "", 0, j->hr, err);
+    j->merged = j->right < 0 ? -1 : str_intern(t, j->l, j->nl, j->r, j->nr, j->hlr, err);
+    if (j->merged < 0) return -1;
+    __builtin_prefetch(&t->pairs[pair_slot(t, j->left, j->right)], 1);
+    return 0;
+}
+
 // The 514,906 merges of the real vocabulary cost three string lookups and one pair insert
 // each, all at random places in tables of 8–16 MB. A three-stage software pipeline (hash +
 // prefetch the string slots; look up the ids + prefetch the pair slot; insert) keeps a few
@@ -215,27 +228,25 @@ static int load_merges(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value
     char *buf = NULL;
     size_t cap = 0;
     int rc = -1;
+    // Iteration k inserts merge k - 2·AHEAD, resolves k - AHEAD and parses k, in that order:
+    // the ring slot of k is the one just freed by k - 2·AHEAD.
     for (uint64_t k = 0; k < n + 2 * MERGE_AHEAD; k++) {
+        if (k >= 2 * MERGE_AHEAD) {
+            uint64_t r = k - 2 * MERGE_AHEAD;
+            const merge_job *j = &ring[r % MERGE_RING];
+            if (j->nr) pair_put(t, j->left, j->right, (int32_t)r, j->merged);
+        }
+        if (k >= MERGE_AHEAD && k - MERGE_AHEAD < n) {
+            merge_job *j = &ring[(k - MERGE_AHEAD) % MERGE_RING];
+            // An empty right operand can never apply: such a merge is skipped.
+            if (j->nr && merge_resolve(t, j, err)) goto done;
+        }
         if (k < n) {
             merge_job *j = &ring[k % MERGE_RING];
             if (merge_parse(g, &v->arr.strs[k], k, j, &buf, &cap, err)) goto done;
             prefetch_str_slot(t, j->hl);
             prefetch_str_slot(t, j->hr);
             prefetch_str_slot(t, j->hlr);
-        }
-        merge_job *j = &ring[(k - MERGE_AHEAD) % MERGE_RING];
-        // An empty right operand can never apply: such a merge is skipped.
-        if (k >= MERGE_AHEAD && k - MERGE_AHEAD < n && j->nr) {
-            j->left = str_intern(t, j->l, j->nl, "", 0, j->hl, err);
-            j->right = j->left < 0 ? -1 : str_intern(t, j->r, j->nr, "", 0, j->hr, err);
-            j->merged = j->right < 0 ? -1 : str_intern(t, j->l, j->nl, j->r, j->nr, j->hlr, err);
-            if (j->merged < 0) goto done;
-            __builtin_prefetch(&t->pairs[pair_slot(t, j->left, j->right)], 1);
-        }
-        if (k >= 2 * MERGE_AHEAD) {
-            uint64_t r = k - 2 * MERGE_AHEAD;
-            const merge_job *done_job = &ring[r % MERGE_RING];
-            if (done_job->nr) pair_put(t, done_job->left, done_job->right, (int32_t)r, done_job->merged);
         }
     }
     rc = 0;
@@ -480,39 +491,34 @@ static int load_tokens(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value
     for (int32_t i = 0; i < n; i++) bytes += tokens->arr.strs[i].len + 1;
     // Room for the decoded pieces that differ from their text, and a few pseudo strings.
     t->arena_cap = bytes + bytes / 2 + 4096;
+    if (t->arena_cap > UINT32_MAX) return ilm_fail(err, "%s: tokenizer.ggml.tokens: texts too large", g->path);
     t->arena = big_alloc(t->arena_cap, false, err);
     if (!t->arena) return -1;
     t->str_mask = table_mask_for((size_t)n + 1024);
     t->str_slots = big_alloc(((size_t)t->str_mask + 1) * sizeof *t->str_slots, true, err);
-    uint64_t *hashes = big_alloc(sizeof *hashes * (size_t)n, false, err);
-    if (!t->str_slots || !hashes) {
-        free(hashes);
-        return -1;
-    }
+    if (!t->str_slots) return -1;
+    // Inserted in id order (duplicates: the last wins); the slot of the token 16 places ahead
+    // is prefetched while this one is placed.
+    enum { AHEAD = 16 };
+    uint64_t ahead[AHEAD];
+    t->n_str = n;
     for (int32_t i = 0; i < n; i++) {
         const ilm_gguf_str *s = &tokens->arr.strs[i];
         int64_t ty = ilm_gguf_arr_int(types, (uint64_t)i);
-        if (ty < ILM_TOK_UNDEFINED || ty > ILM_TOK_BYTE) {
-            free(hashes);
+        if (ty < ILM_TOK_UNDEFINED || ty > ILM_TOK_BYTE)
             return ilm_fail(err, "%s: tokenizer.ggml.token_type[%d] = %lld is not a token type (0..6)", g->path, i,
                             (long long)ty);
-        }
         t->type[i] = (uint8_t)ty;
         t->strs[i].off = (uint32_t)t->arena_len;
         t->strs[i].len = (uint32_t)s->len;
         memcpy(t->arena + t->arena_len, s->ptr, s->len);
         t->arena[t->arena_len + s->len] = 0;
         t->arena_len += s->len + 1;
-        hashes[i] = ilm_tok_hash(s->ptr, s->len);
+        if (i >= AHEAD) str_table_put(t, i - AHEAD, ahead[i % AHEAD]);   // the same ring slot
+        ahead[i % AHEAD] = ilm_tok_hash(s->ptr, s->len);
+        prefetch_str_slot(t, ahead[i % AHEAD]);
     }
-    // Inserted in id order (duplicates: the last wins), with the slot of a later token
-    // prefetched while this one is placed.
-    t->n_str = n;
-    for (int32_t i = 0; i < n; i++) {
-        if (i + 16 < n) prefetch_str_slot(t, hashes[i + 16]);
-        str_table_put(t, i, hashes[i]);
-    }
-    free(hashes);
+    for (int32_t i = n > AHEAD ? n - AHEAD : 0; i < n; i++) str_table_put(t, i, ahead[i % AHEAD]);
     return 0;
 }
 

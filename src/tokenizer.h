@@ -27,6 +27,8 @@ enum {
     ILM_TOK_NO_BOS = 1,         // never prepend BOS
     ILM_TOK_NO_SPECIAL = 2,     // do not parse control/unknown texts (user-defined still match)
 };
+// As in ik_llama.cpp, the end-of-generation tokens count as CONTROL everywhere (parsing,
+// rendering, ilm_tok_type), though <|tool_response> is user-defined in the metadata.
 
 #define ILM_TOK_MAX_EOG 8
 

@@ -183,73 +183,83 @@ static int encode_fragment(encoder *e, const char *s, size_t n) {
 
 // ---- special-token partition ----------------------------------------------------------------
 
-typedef struct {
-    int32_t rank, start;
-} occurrence;
-
-// §3.7 step 1, reproducing ik's loop "for each special text, longest first: claim its leftmost
-// non-overlapping occurrences in the unclaimed text". The trie lists every occurrence; replaying
-// them in (rank, start) order gives the same claims. A candidate needs only its two end bytes
-// checked: every earlier claim is at least as long, so it cannot sit strictly inside.
-static int encode_partitioned(encoder *e, const char *text, size_t n, bool parse_special) {
-    const ilm_tokenizer *t = e->t;
-    const int32_t *match = parse_special ? t->node_match_any : t->node_match_user;
-    occurrence *occ = NULL;
-    size_t n_occ = 0, cap_occ = 0;
-    int rc = -1;
+// Walks the trie from every text position and visits each occurrence of a special text, in
+// start order: counts them per rank (starts == NULL), or files their starts by rank.
+static size_t find_specials(const ilm_tokenizer *t, const int32_t *match, const char *text, size_t n, size_t *per_rank,
+                            int32_t *starts) {
+    size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t node = t->root_child[(uint8_t)text[i]];
         for (size_t j = i + 1; node >= 0; j++) {
-            if (match[node] >= 0) {
-                if (grow(&occ, &cap_occ, n_occ + 1, sizeof *occ, e->err)) goto done;
-                occ[n_occ++] = (occurrence){match[node], (int32_t)i};
+            int32_t rank = match[node];
+            if (rank >= 0) {
+                if (starts) starts[per_rank[rank]++] = (int32_t)i;
+                else per_rank[rank]++;
+                total++;
             }
             if (j >= n) break;
             node = ilm_tok_trie_child(t, node, (uint8_t)text[j]);
         }
     }
+    return total;
+}
+
+// §3.7 step 1, reproducing ik's loop "for each special text, longest first: claim its leftmost
+// non-overlapping occurrences in the unclaimed text". The trie lists every occurrence; replaying
+// them in (rank, start) order gives the same claims. A candidate needs only its two end bytes
+// checked: every earlier claim is at least as long, so it cannot sit strictly inside.
+// Memory: 4 bytes per occurrence (runs of newlines or '▁' have up to ~31 per byte) + 4 per byte.
+static int encode_partitioned(encoder *e, const char *text, size_t n, bool parse_special) {
+    const ilm_tokenizer *t = e->t;
+    const int32_t *match = parse_special ? t->node_match_any : t->node_match_user;
+    size_t n_ranks = (size_t)t->n_special;
+    size_t *next = calloc(n_ranks + 1, sizeof *next);
+    if (!next) return ilm_fail(e->err, "out of memory");
+    size_t n_occ = find_specials(t, match, text, n, next, NULL);
     if (n_occ == 0) {
-        free(occ);
+        free(next);
         return encode_fragment(e, text, n);
     }
-
-    // Counting sort by rank; starts stay ascending within a rank.
-    size_t *first = calloc((size_t)t->n_special + 1, sizeof *first);
-    occurrence *sorted = malloc(sizeof *sorted * n_occ);
-    uint8_t *claimed = calloc(n, 1);
-    int32_t *claim_at = calloc(n, sizeof *claim_at);   // rank + 1 of the claim starting here
-    if (!first || !sorted || !claimed || !claim_at) {
+    // Counting sort by rank (two walks): starts[] holds rank 0's starts, then rank 1's, ...
+    int rc = -1;
+    int32_t *starts = malloc(sizeof *starts * n_occ);
+    int32_t *claim = calloc(n, sizeof *claim);   // 0 free, rank + 1 where a claim starts, -1 inside
+    if (!starts || !claim) {
         ilm_fail(e->err, "out of memory");
-        goto done2;
+        goto done;
     }
-    for (size_t k = 0; k < n_occ; k++) first[occ[k].rank + 1]++;
-    for (int32_t r = 0; r < t->n_special; r++) first[r + 1] += first[r];
-    for (size_t k = 0; k < n_occ; k++) sorted[first[occ[k].rank]++] = occ[k];
-    for (size_t k = 0; k < n_occ; k++) {
-        int32_t s = sorted[k].start, len = t->special_len[sorted[k].rank];
-        if (claimed[s] || claimed[s + len - 1]) continue;
-        memset(claimed + s, 1, (size_t)len);
-        claim_at[s] = sorted[k].rank + 1;
+    size_t sum = 0;
+    for (size_t r = 0; r < n_ranks; r++) {
+        size_t c = next[r];
+        next[r] = sum;
+        sum += c;
+    }
+    find_specials(t, match, text, n, next, starts);
+    for (size_t r = 0, k = 0; r < n_ranks; r++) {
+        int32_t len = t->special_len[r];
+        for (; k < next[r]; k++) {   // next[r] is now the end of rank r's starts
+            int32_t s = starts[k];
+            if (claim[s] || claim[s + len - 1]) continue;
+            for (int32_t j = 1; j < len; j++) claim[s + j] = -1;
+            claim[s] = (int32_t)r + 1;
+        }
     }
     size_t raw = 0;
     for (size_t i = 0; i < n;) {
-        if (!claim_at[i]) {
+        if (claim[i] <= 0) {
             i++;
             continue;
         }
-        int32_t rank = claim_at[i] - 1;
-        if (encode_fragment(e, text + raw, i - raw) || emit(e, t->special_id[rank])) goto done2;
+        int32_t rank = claim[i] - 1;
+        if (encode_fragment(e, text + raw, i - raw) || emit(e, t->special_id[rank])) goto done;
         i += (size_t)t->special_len[rank];
         raw = i;
     }
     rc = encode_fragment(e, text + raw, n - raw);
-done2:
-    free(first);
-    free(sorted);
-    free(claimed);
-    free(claim_at);
 done:
-    free(occ);
+    free(next);
+    free(starts);
+    free(claim);
     return rc;
 }
 

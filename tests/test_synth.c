@@ -310,7 +310,7 @@ static void check_metadata(const ilm_gguf *g, const spec *s, int L, int n_shared
     free(arch);
 }
 
-// Writes a synth file through the binary (or the function, while main.c lacks `synth`).
+// Writes a synth file through the binary.
 static int synth_cmd(const ilm_synth_opts *o) {
     static const char *const types[] = {[ILM_TYPE_Q4_0] = "q4_0", [ILM_TYPE_Q8_0] = "q8_0", [ILM_TYPE_F16] = "f16",
                                         [ILM_TYPE_BF16] = "bf16"};
@@ -320,13 +320,7 @@ static int synth_cmd(const ilm_synth_opts *o) {
              t_bin(), o->variant, types[o->type], o->out, (unsigned long long)o->seed, o->vocab,
              o->drafter ? "--drafter" : "", layers);
     int rc = t_run(cmd, &out);
-    if (rc == 2 && out && strstr(out, "unknown command")) {
-        ilm_err err;
-        rc = ilm_synth_file(o, NULL, &err) ? 1 : 0;
-        if (rc) printf("  synth: %s\n", err.msg);
-    } else if (rc) {
-        printf("  synth: %s\n", out ? out : "");
-    }
+    if (rc) printf("  synth: %s\n", out ? out : "");
     free(out);
     return rc;
 }
@@ -518,10 +512,7 @@ TEST(synth_rejects_bad_options) {
     CHECK(access(o.out, F_OK) != 0);
     char cmd[512], *out = NULL;
     snprintf(cmd, sizeof cmd, "%s synth --variant 12b --type q5_k -o x.gguf 2>&1", t_bin());
-    int rc = t_run(cmd, &out);
-    if (!(out && strstr(out, "unknown command"))) {
-        CHECK(rc != 0);
-        CHECK_MSG(out && strstr(out, "ironlm: error:"), "%s", out ? out : "");
-    }
+    CHECK(t_run(cmd, &out) != 0);
+    CHECK_MSG(out && strstr(out, "ironlm: error:"), "%s", out ? out : "");
     free(out);
 }

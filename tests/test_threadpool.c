@@ -146,7 +146,7 @@ static void sum_slice(void *ctx, int ith, int nth) {
 }
 
 TEST(pool_few_huge_jobs) {
-    size_t n = (size_t)4 << 20;   // 16 MiB of floats, bigger than most L2s
+    size_t n = (size_t)2 << 20;   // 8 MiB of floats, bigger than most L2s
     float *x = malloc(n * sizeof *x);
     for (size_t i = 0; i < n; i++) x[i] = (float)(i % 1000);
     double expect = 0;

@@ -147,6 +147,81 @@ TEST(tokenizer_round_trips_reference_texts) {
     }
 }
 
+// The prompts of the trained models (their own 4096-token BPE) and of the hf/ models: ids made
+// by Hugging Face tokenizers (BOS included), reproduced by ik_llama.cpp.
+TEST(tokenizer_model_prompts_match_references) {
+    static const char *pairs[][2] = {
+        {"models/pycoder/pycoder-bf16.gguf", "models/pycoder/pycoder-ref.json"},
+        {"models/pyc80m/pyc80m-q8_0.gguf", "models/pyc80m/pyc80m-ref.json"},
+        {"hf/dense-f32.gguf", "hf/dense-ref.json"},
+        {"hf/ple-f32.gguf", "hf/ple-ref.json"},
+        {"hf/moe-f32.gguf", "hf/moe-ref.json"},
+    };
+    for (size_t m = 0; m < sizeof pairs / sizeof pairs[0]; m++) {
+        ilm_tokenizer *t = load_vocab(pairs[m][0]);
+        ilm_json *ref = load_json(pairs[m][1]);
+        const ilm_json *prompts = ilm_json_get(ref, "prompts");
+        CHECK_MSG(prompts && prompts->len >= 3, "%s", pairs[m][1]);
+        for (size_t i = 0; t && prompts && i < prompts->len; i++) {
+            const ilm_json *p = ilm_json_at(prompts, i), *text = ilm_json_get(p, "text");
+            check_ids(t, text->str, text->len, 0, ilm_json_get(p, "ids"), pairs[m][1], i);
+        }
+        ilm_json_free(ref);
+        ilm_tokenizer_free(t);
+    }
+}
+
+static size_t unhex(const char *hex, char *out, size_t cap) {
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
+    return n;
+}
+
+// ik's greedy references carry the detokenized bytes of every generated token (special tokens
+// rendered: <|think|>, raw bytes of byte tokens, ...) and the prompts' ids.
+TEST(tokenizer_pieces_match_ik) {
+    ilm_tokenizer *t = load_vocab(TINY_VOCAB);
+    if (!t) return;
+    static const char *files[] = {"dense-f32", "dense-bf16", "dense-q8_0", "dense-q4_0",
+                                  "moe-f32",   "moe-bf16",   "moe-q8_0",   "moe-q4_0"};
+    int checked = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "ik/refs/greedy/%s.json", files[f]);
+        ilm_json *ref = load_json(rel);
+        const ilm_json *prompts = ilm_json_get(ref, "prompts");
+        for (size_t i = 0; prompts && i < prompts->len; i++) {
+            const ilm_json *p = &prompts->items[i], *run = ilm_json_get(p, "ik_incremental");
+            const ilm_json *text = ilm_json_get(p, "prompt_text");
+            check_ids(t, text->str, text->len, 0, ilm_json_get(p, "prompt_ids"), rel, i);
+            const ilm_json *gen = ilm_json_get(run, "generated"), *pieces = ilm_json_get(run, "pieces_hex");
+            CHECK(gen && pieces && gen->len == pieces->len);
+            char want[512], all[4096];
+            size_t n_all = 0;
+            for (size_t k = 0; gen && pieces && k < gen->len && k < pieces->len; k++) {
+                size_t len, n = unhex(pieces->items[k].str, want, sizeof want);
+                const char *got = ilm_tok_piece(t, (int32_t)gen->items[k].num, true, &len);
+                CHECK_MSG(got && len == n && !memcmp(got, want, n), "%s prompt %zu token %zu (id %d)", rel, i, k,
+                          (int)gen->items[k].num);
+                if (got && n_all + len <= sizeof all) {
+                    memcpy(all + n_all, got, len);
+                    n_all += len;
+                }
+                checked++;
+            }
+            size_t n_text = unhex(ilm_json_get(run, "text_hex")->str, want, sizeof want);
+            CHECK_MSG(n_text == n_all && !memcmp(want, all, n_all), "%s prompt %zu: text_hex", rel, i);
+        }
+        ilm_json_free(ref);
+    }
+    CHECK_EQ(checked, 8 * 3 * 32);
+    ilm_tokenizer_free(t);
+}
+
 // ---- special tokens ---------------------------------------------------------------------------
 
 TEST(tokenizer_special_tokens_found_by_text) {
@@ -386,6 +461,95 @@ TEST(tokenizer_partition_and_bpe_rules) {
     // and without <0xE2>/<0x96>/<0x81> tokens each byte becomes <unk>.
     expect_ids(t, "   ", 0, (int32_t[]){3, 3, 3, 3, 3, 3, 12}, 7);
     ilm_tokenizer_free(t);
+}
+
+// ---- the partition against ik's literal loop -------------------------------------------------
+
+// ik's tokenizer_st_partition as written: for each special text in rank order, split every raw
+// fragment at its leftmost non-overlapping occurrences. Returns the naive ids: special ids, and
+// ilm_tokenize of each remaining raw fragment (which holds no special text any more).
+static int naive_tokenize(const ilm_tokenizer *t, const char *text, size_t n, bool parse_special, int32_t *out) {
+    enum { MAX_FRAG = 512 };
+    struct { size_t off, len; int32_t id; } frag[MAX_FRAG];   // id -1 = raw text
+    int nf = 1;
+    frag[0].off = 0, frag[0].len = n, frag[0].id = -1;
+    for (int32_t r = 0; r < t->n_special; r++) {
+        int32_t id = t->special_id[r];
+        size_t len = (size_t)t->special_len[r];
+        int type = ilm_tok_type(t, id);
+        if (!parse_special && type != ILM_TOK_USER_DEFINED) continue;
+        const char *pat = ilm_tok_text(t, id, NULL);
+        for (int f = 0; f < nf; f++) {
+            if (frag[f].id >= 0) continue;
+            const char *base = text + frag[f].off;
+            const char *hit = memmem(base, frag[f].len, pat, len);
+            if (!hit || nf + 2 >= MAX_FRAG) continue;
+            size_t pre = (size_t)(hit - base), post = frag[f].len - pre - len;
+            // [pre raw][special][post raw]; the post part is scanned next (f + 1 or f + 2).
+            memmove(&frag[f + 3], &frag[f + 1], sizeof frag[0] * (size_t)(nf - f - 1));
+            size_t off = frag[f].off;
+            frag[f].len = pre;
+            frag[f + 1].off = off + pre, frag[f + 1].len = len, frag[f + 1].id = id;
+            frag[f + 2].off = off + pre + len, frag[f + 2].len = post, frag[f + 2].id = -1;
+            nf += 2;
+        }
+    }
+    int n_out = 0;
+    for (int f = 0; f < nf; f++) {
+        if (frag[f].id >= 0) {
+            out[n_out++] = frag[f].id;
+            continue;
+        }
+        if (frag[f].len == 0) continue;
+        int32_t *ids;
+        int k;
+        ilm_err err = {{0}};
+        if (ilm_tokenize(t, text + frag[f].off, frag[f].len, ILM_TOK_NO_BOS | (parse_special ? 0 : ILM_TOK_NO_SPECIAL),
+                         &ids, &k, &err))
+            return -1;
+        memcpy(out + n_out, ids, sizeof *ids * (size_t)k);
+        n_out += k;
+        free(ids);
+    }
+    return n_out;
+}
+
+TEST(tokenizer_partition_equals_ik_loop_on_random_text) {
+    // Pieces that make special texts overlap and nest: runs of newlines and '▁' (user-defined
+    // in the real vocabulary), tag fragments, control and user-defined markers.
+    static const char *pieces[] = {"\n", "\n\n", " ", "\xE2\x96\x81", "\xE2\x96\x81\xE2\x96\x81", "\t", "\t\t",
+                                   "<|turn>", "<turn|>", "<|", "|>", "<", ">", "turn", "user", "<|tool_response>",
+                                   "<tool_response|>", "<bos>", "<b", "os>", "<unused1", "2>", "<table>", "</",
+                                   "td>", "a", "\xC3\xA9", "\xE4\xB8\xAD", "<|\"|>", "<|channel>", "<mask>"};
+    const char *vocabs[2] = {REAL_VOCAB, TINY_VOCAB};
+    uint64_t seed = 20260815;
+    for (int v = 0; v < 2; v++) {
+        ilm_tokenizer *t = load_vocab(vocabs[v]);
+        if (!t) continue;
+        int bad = 0;
+        for (int iter = 0; iter < 60; iter++) {
+            char text[1024];
+            size_t n = 0;
+            int n_pieces = 5 + (int)(t_rand_u64(&seed) % 40);
+            for (int k = 0; k < n_pieces; k++) {
+                const char *p = pieces[t_rand_u64(&seed) % (sizeof pieces / sizeof pieces[0])];
+                size_t l = strlen(p);
+                memcpy(text + n, p, l);
+                n += l;
+            }
+            for (int mode = 0; mode < 2; mode++) {
+                int32_t want[1024], *got;
+                int n_want = naive_tokenize(t, text, n, mode == 0, want), n_got;
+                ilm_err err = {{0}};
+                CHECK(ilm_tokenize(t, text, n, ILM_TOK_NO_BOS | (mode ? ILM_TOK_NO_SPECIAL : 0), &got, &n_got, &err) == 0);
+                bool same = n_got == n_want && !memcmp(got, want, sizeof *got * (size_t)n_got);
+                if (!same && bad++ < 3) CHECK_MSG(0, "%s: random text %d (mode %d) differs from the literal loop", vocabs[v], iter, mode);
+                free(got);
+            }
+        }
+        CHECK_EQ(bad, 0);
+        ilm_tokenizer_free(t);
+    }
 }
 
 // ---- command line -----------------------------------------------------------------------------
