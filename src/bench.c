@@ -45,7 +45,7 @@ void ilm_bench_model_info_get(const ilm_model *m, ilm_bench_model_info *out) {
     char params[32];
     if (p >= 1e9) snprintf(params, sizeof params, "%.1fB", p / 1e9);
     else snprintf(params, sizeof params, "%.0fM", p / 1e6);
-    snprintf(out->type, sizeof out->type, "%s %s %s", m->arch, params, ilm_ggml_type_name(main_type));
+    snprintf(out->type, sizeof out->type, "%.20s %.12s %.16s", m->arch, params, ilm_ggml_type_name(main_type));
 }
 
 double ilm_bench_streamed(const ilm_bench_model_info *mi, int n_tok) {
@@ -76,9 +76,11 @@ static int32_t argmax(const float *x, int n) {
     return b;
 }
 
+static int batch_size(const ilm_engine *e) { return e->opt.max_batch > 0 ? e->opt.max_batch : 512; }
+
 // Appends tokens[0..n) to sequence 0's cache in passes of at most the engine's batch size
-// (ilm_forward splits too; doing it here lets us count passes). Logits of the last token go
-// to `logits` (may be NULL: then no row is wanted... but one is always computed cheaply).
+// (ilm_forward would split too; doing it here counts the passes). The last token's logits go
+// to `logits` (may be NULL).
 static int feed(ilm_engine *e, const int32_t *tokens, int n, float *logits, int *passes, ilm_err *err) {
     ilm_kv *kv = &e->kv[0];
     if (kv->n_pos + n > e->n_ctx)
@@ -90,7 +92,7 @@ static int feed(ilm_engine *e, const int32_t *tokens, int n, float *logits, int 
         free(want);
         return ilm_fail(err, "out of memory");
     }
-    const int B = e->opt.max_batch > 0 ? e->opt.max_batch : 512;
+    const int B = batch_size(e);
     int rc = 0;
     for (int i0 = 0; i0 < n && !rc; i0 += B) {
         int nb = n - i0 < B ? n - i0 : B;
@@ -99,8 +101,7 @@ static int feed(ilm_engine *e, const int32_t *tokens, int n, float *logits, int 
             want[i] = i0 + i == n - 1;
         }
         ilm_batch b = {nb, tokens + i0, pos, NULL, want};
-        float *out = i0 + nb == n ? logits : NULL;
-        rc = ilm_forward(e->fwd, &kv, 1, &b, out, NULL, err);
+        rc = ilm_forward(e->fwd, &kv, 1, &b, i0 + nb == n ? logits : NULL, NULL, err);
         if (passes) (*passes)++;
     }
     free(pos);
@@ -114,24 +115,35 @@ static int32_t *context_tokens(const ilm_engine *e, int n, uint64_t seed, ilm_er
     return t;
 }
 
+int ilm_bench_context(ilm_engine *e, int depth, int32_t *next, ilm_err *err) {
+    const int n = depth > 1 ? depth : 1;
+    int32_t *ctx = context_tokens(e, n, 1, err);
+    float *logits = ilm_malloc(sizeof(float) * (size_t)e->model->n_vocab, err);
+    int rc = -1;
+    if (ctx && logits) {
+        ilm_kv_truncate(&e->kv[0], 0);
+        rc = feed(e, ctx, n, logits, NULL, err);
+        if (!rc) *next = argmax(logits, e->model->n_vocab);
+    }
+    free(ctx);
+    free(logits);
+    return rc;
+}
+
 int ilm_bench_prefill(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int n_prompt, double *secs,
                       double *bytes, ilm_err *err) {
-    const int V = e->model->n_vocab;
-    int32_t *ctx = context_tokens(e, depth, 1, err), *tok = context_tokens(e, n_prompt, 2, err);
-    float *logits = ilm_malloc(sizeof(float) * (size_t)V, err);
-    int rc = -1;
-    if (!ctx || !tok || !logits) goto done;
-    ilm_kv_truncate(&e->kv[0], 0);
-    if (depth > 0 && feed(e, ctx, depth, NULL, NULL, err)) goto done;
-    int passes = 0;
-    double t0 = ilm_now();
-    if (feed(e, tok, n_prompt, logits, &passes, err)) goto done;
-    *secs = ilm_now() - t0;
-    const int B = e->opt.max_batch > 0 ? e->opt.max_batch : 512;
-    *bytes = passes * ilm_bench_streamed(mi, n_prompt < B ? n_prompt : B);
-    rc = 0;
-done:
-    free(ctx);
+    if (e->kv[0].n_pos < depth) return ilm_fail(err, "bench: no context of depth %d in the cache", depth);
+    int32_t *tok = context_tokens(e, n_prompt, 2, err);
+    float *logits = ilm_malloc(sizeof(float) * (size_t)e->model->n_vocab, err);
+    int rc = -1, passes = 0;
+    if (tok && logits) {
+        ilm_kv_truncate(&e->kv[0], depth);
+        double t0 = ilm_now();
+        rc = feed(e, tok, n_prompt, logits, &passes, err);
+        *secs = ilm_now() - t0;
+        const int B = batch_size(e);
+        *bytes = passes * ilm_bench_streamed(mi, n_prompt < B ? n_prompt : B);
+    }
     free(tok);
     free(logits);
     return rc;
@@ -151,22 +163,17 @@ static int decode_loop(ilm_engine *e, int32_t next, int n_gen, float *logits, il
     return 0;
 }
 
-int ilm_bench_decode(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int n_gen, double *secs,
-                     double *bytes, ilm_err *err) {
-    const int V = e->model->n_vocab, n_ctx = depth > 1 ? depth : 1;
-    int32_t *ctx = context_tokens(e, n_ctx, 1, err);
-    float *logits = ilm_malloc(sizeof(float) * (size_t)V, err);
-    int rc = -1;
-    if (!ctx || !logits) goto done;
-    ilm_kv_truncate(&e->kv[0], 0);
-    if (feed(e, ctx, n_ctx, logits, NULL, err)) goto done;
+int ilm_bench_decode(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int32_t next, int n_gen,
+                     double *secs, double *bytes, ilm_err *err) {
+    const int n_ctx = depth > 1 ? depth : 1;
+    if (e->kv[0].n_pos < n_ctx) return ilm_fail(err, "bench: no context of depth %d in the cache", n_ctx);
+    float *logits = ilm_malloc(sizeof(float) * (size_t)e->model->n_vocab, err);
+    if (!logits) return -1;
+    ilm_kv_truncate(&e->kv[0], n_ctx);
     double t0 = ilm_now();
-    if (decode_loop(e, argmax(logits, V), n_gen, logits, err)) goto done;
+    int rc = decode_loop(e, next, n_gen, logits, err);
     *secs = ilm_now() - t0;
     *bytes = n_gen * ilm_bench_streamed(mi, 1);
-    rc = 0;
-done:
-    free(ctx);
     free(logits);
     return rc;
 }
@@ -176,18 +183,16 @@ int ilm_bench_pg(ilm_engine *e, const ilm_bench_model_info *mi, int n_prompt, in
     const int V = e->model->n_vocab;
     int32_t *tok = context_tokens(e, n_prompt, 2, err);
     float *logits = ilm_malloc(sizeof(float) * (size_t)V, err);
-    int rc = -1;
-    if (!tok || !logits) goto done;
-    ilm_kv_truncate(&e->kv[0], 0);
-    int passes = 0;
-    double t0 = ilm_now();
-    if (feed(e, tok, n_prompt, logits, &passes, err)) goto done;
-    if (decode_loop(e, argmax(logits, V), n_gen, logits, err)) goto done;
-    *secs = ilm_now() - t0;
-    const int B = e->opt.max_batch > 0 ? e->opt.max_batch : 512;
-    *bytes = passes * ilm_bench_streamed(mi, n_prompt < B ? n_prompt : B) + n_gen * ilm_bench_streamed(mi, 1);
-    rc = 0;
-done:
+    int rc = -1, passes = 0;
+    if (tok && logits) {
+        ilm_kv_truncate(&e->kv[0], 0);
+        double t0 = ilm_now();
+        rc = feed(e, tok, n_prompt, logits, &passes, err);
+        if (!rc) rc = decode_loop(e, argmax(logits, V), n_gen, logits, err);
+        *secs = ilm_now() - t0;
+        const int B = batch_size(e);
+        *bytes = passes * ilm_bench_streamed(mi, n_prompt < B ? n_prompt : B) + n_gen * ilm_bench_streamed(mi, 1);
+    }
     free(tok);
     free(logits);
     return rc;

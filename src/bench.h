@@ -31,16 +31,20 @@ double ilm_bench_streamed(const ilm_bench_model_info *mi, int n_tok);
 // Gemma keeps its control tokens).
 void ilm_bench_tokens(int32_t *out, int n, int n_vocab, uint64_t seed);
 
-// One timed run from an empty cache. Each sets *secs to the timed part and *bytes to the
-// weight bytes streamed in it (for GB/s).
-//   prefill: `depth` tokens untimed, then n_prompt tokens in passes of the engine's batch size.
-//   decode: max(depth, 1) tokens untimed, then n_gen greedy single-token passes (argmax of
-//           each pass is the next input; no stop at end-of-generation tokens).
-//   pg: n_prompt tokens of prefill then n_gen greedy decode passes, both timed.
+// Timed runs. Each sets *secs to the timed part and *bytes to the weight bytes it streamed.
+//   context: fills sequence 0's cache with max(depth, 1) fixed pseudo-random tokens (untimed
+//            set-up, done once per test) and sets *next to the greedy token after them.
+//   prefill: rolls the cache back to `depth` (0, or a context made before), then n_prompt
+//            tokens in passes of the engine's batch size.
+//   decode:  rolls back to the context of max(depth, 1) tokens, then n_gen greedy single-token
+//            passes starting from `next` (each pass's argmax is the next input; no stop at
+//            end-of-generation tokens).
+//   pg:      from an empty cache, n_prompt tokens of prefill then n_gen decode passes, all timed.
+int ilm_bench_context(ilm_engine *e, int depth, int32_t *next, ilm_err *err);
 int ilm_bench_prefill(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int n_prompt, double *secs,
                       double *bytes, ilm_err *err);
-int ilm_bench_decode(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int n_gen, double *secs,
-                     double *bytes, ilm_err *err);
+int ilm_bench_decode(ilm_engine *e, const ilm_bench_model_info *mi, int depth, int32_t next, int n_gen,
+                     double *secs, double *bytes, ilm_err *err);
 int ilm_bench_pg(ilm_engine *e, const ilm_bench_model_info *mi, int n_prompt, int n_gen, double *secs,
                  double *bytes, ilm_err *err);
 

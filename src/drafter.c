@@ -42,6 +42,7 @@ struct ilm_drafter {
     float *xin, *x, *a, *q, *att, *o, *gbuf, *ubuf, *y, *logits, *cs_swa, *cs_full, *scores, *cscore, *cand;
     ilm_q8a *qa;
     int max_k;
+    bool fixture_mask_quirk;  // see ilm_drafter_emulate_fixture_mask
 };
 
 static int dkey(ilm_gguf *g, const char *arch, const char *suffix, bool required, uint32_t def, uint32_t *out,
@@ -334,6 +335,26 @@ void ilm_drafter_free(ilm_drafter *d) {
 
 const char *ilm_drafter_describe(const ilm_drafter *d) { return d->desc; }
 
+void ilm_drafter_emulate_fixture_mask(ilm_drafter *d, bool on) { d->fixture_mask_quirk = on; }
+
+// The attention the fixture chain references were computed with (see drafter.h): every
+// cached position j is visible, the intended mask enters as an additive +1 (allowed) / 0.
+static void attend_head_fixture_quirk(const ilm_kv *kv, int layer, int kv_head, int hd, bool sliding, int window,
+                                      int pos, const float *q, float *scores, float *out) {
+    const ilm_kv_layer *L = &kv->layer[layer];
+    const int n = kv->n_pos < L->slots ? kv->n_pos : L->slots;
+    size_t es = ilm_kv_elem_size(kv), off = (size_t)kv_head * (size_t)hd * es;
+    memset(out, 0, sizeof(float) * (size_t)hd);
+    if (n <= 0) return;
+    ilm_k->attn_scores(q, L->k + off, kv->type, L->row_bytes, n, hd, scores);
+    for (int j = 0; j < n; j++) {
+        bool allowed = sliding ? (j > pos - window && j < pos) : j < pos;
+        scores[j] += allowed ? 1.0f : 0.0f;
+    }
+    ilm_k->softmax(scores, n);
+    ilm_k->attn_values(scores, L->v + off, kv->type, L->row_bytes, n, hd, out);
+}
+
 static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, float *y) {
     ilm_matmul(d->pool, d->act_f32, d->qa, w, x, 1, y, w->m.rows);
 }
@@ -343,21 +364,12 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
     const ilm_model *t = d->t;
     const int H = d->H, Ht = d->Ht;
     // x = W_pre · concat(E_target[tok]·sqrt(H_t), g)     (embedding first, §4.2)
-    if (getenv("DRAFT_SWAP")) {
-        ilm_fwd_embed(t, tok, d->xin + Ht);
-        memcpy(d->xin, g, sizeof(float) * (size_t)Ht);
-    } else {
     ilm_fwd_embed(t, tok, d->xin);
     memcpy(d->xin + Ht, g, sizeof(float) * (size_t)Ht);
-    }
-    if (getenv("DRAFT_NOSCALE")) for (int i = 0; i < Ht; i++) d->xin[(getenv("DRAFT_SWAP") ? Ht : 0) + i] /= t->emb_scale;
     mm(d, &d->pre, d->xin, d->x);
-    int rpos = pos + (getenv("DRAFT_ROPE_OFF") ? atoi(getenv("DRAFT_ROPE_OFF")) : 0);
-    if (getenv("DRAFT_ROPE_ABS")) rpos = atoi(getenv("DRAFT_ROPE_ABS"));
-    ilm_rope_table(d->cs_swa, rpos, t->n_rot_swa, t->rope_base_swa, NULL);
-    ilm_rope_table(d->cs_full, rpos, t->n_rot_full, t->rope_base_full, t->rope_freqs);
+    ilm_rope_table(d->cs_swa, pos, t->n_rot_swa, t->rope_base_swa, NULL);
+    ilm_rope_table(d->cs_full, pos, t->n_rot_full, t->rope_base_full, t->rope_freqs);
     const int hi = kv->n_pos - 1 < pos ? kv->n_pos - 1 : pos;  // visible: cached positions <= pos
-    int wpos = pos + (getenv("DRAFT_WIN_OFF") ? atoi(getenv("DRAFT_WIN_OFF")) : 0);
     for (int l = 0; l < d->n_layer; l++) {
         const draft_layer *ly = &d->layers[l];
         const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
@@ -369,7 +381,12 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
             float *q = d->q + h * hd;
             ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
             ilm_k->rope_neox(q, n_rot, cs);
-            ilm_attend_head(kv, ly->src, h / group, hd, ly->sliding, t->window, wpos, hi, q, d->scores, d->att + h * hd);
+            if (d->fixture_mask_quirk)
+                attend_head_fixture_quirk(kv, ly->src, h / group, hd, ly->sliding, t->window, pos, q, d->scores,
+                                          d->att + h * hd);
+            else
+                ilm_attend_head(kv, ly->src, h / group, hd, ly->sliding, t->window, pos, hi, q, d->scores,
+                                d->att + h * hd);
         }
         mm(d, &ly->wo, d->att, d->o);
         ilm_k->rmsnorm(d->o, d->o, ly->post_attn_norm, H, d->eps);

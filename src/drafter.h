@@ -26,6 +26,14 @@ const char *ilm_drafter_describe(const ilm_drafter *d);
 int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
                          float *conf, float *logits);
 
+// Verification hook, off by default. The chain references in the test fixtures
+// (hf/mtp*-chains.json, models/pycoder/pycoder-chains.json) were computed with the
+// verifier's K/V of the WHOLE sequence (future positions included) and the intended mask
+// added to the scores as +1/0 instead of 0/-inf (eager attention given a boolean mask).
+// With this on, the drafter attends that way over every position in the cache, so tests can
+// check all other drafter math against those references. Never used for decoding.
+void ilm_drafter_emulate_fixture_mask(ilm_drafter *d, bool on);
+
 // The draft chain of §4.5: up to n tokens, all at position `pos`. A draft whose probability
 // is below p_min stops the chain (the first draft is always kept). Returns the count.
 int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float *g0, int pos, int n, float p_min,

@@ -1,6 +1,10 @@
 // engine.c — shared set-up of the model-running commands. See engine.h.
 #include "engine.h"
 
+#include <sys/stat.h>
+
+#include "numa.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,11 @@ int ilm_engine_open(ilm_engine *e, const ilm_engine_opts *o, ilm_err *err) {
     ilm_pool_opts po = {o->n_threads, o->numa, 1};
     if (ilm_pool_create(&e->pool, &po, err)) return -1;
     double t0 = ilm_now();
+    // The packed weights are about the size of the file; check a placement (replicate: one
+    // copy per node) fits before spending time on it.
+    struct stat st;
+    size_t weight_bytes = stat(o->model, &st) == 0 ? (size_t)st.st_size : 0;
+    if (ilm_k->interleave > 1 && ilm_pool_placement_fits(e->pool, weight_bytes, err)) goto fail;
     if (ilm_model_load(&e->model, o->model, e->pool, err)) goto fail;
     const ilm_model *m = e->model;
     e->n_ctx = o->n_ctx ? o->n_ctx : 8192;
@@ -97,6 +106,11 @@ int ilm_engine_open(ilm_engine *e, const ilm_engine_opts *o, ilm_err *err) {
     for (int s = 0; s < (o->n_seq > 0 ? o->n_seq : 1); s++) {
         if (ilm_kv_init(&e->kv[s], m, e->n_ctx, o->max_batch, o->kv_type, err)) goto fail;
         kv_bytes += e->kv[s].bytes;
+    }
+    if (o->verbose && o->numa != ILM_NUMA_OFF) {
+        char place[256];
+        ilm_pool_placement_describe(e->pool, m->packed_bytes, place, sizeof place);
+        fprintf(stderr, "ironlm: %s\n", place);
     }
     if (o->verbose)
         fprintf(stderr,

@@ -26,6 +26,7 @@ struct ilm_fwd {
     float *o;                       // branch output          [B][H]
     float *gate, *up;               // MLP                    [B][max_ff]
     float *ple;                     // per-layer inputs       [B][L*P]
+    float *ple_ctx;                 // their context part     [B][L*P]
     float *cs_swa, *cs_full;        // RoPE cos/sin           [B][n_rot]
     ilm_q8a *qa;                    // quantized activations  [B*topk][max_k/32]
     float *scores;                  // attention scratch      [nth][max_ctx]
@@ -159,12 +160,13 @@ int ilm_fwd_create(ilm_fwd **out, const ilm_model *m, ilm_pool *pool, const ilm_
     f->gate = zalloc(B * (size_t)f->max_ff * 4, err);
     f->up = zalloc(B * (size_t)f->max_ff * 4, err);
     f->ple = zalloc(B * (size_t)(m->ple_dim * L) * 4, err);
+    f->ple_ctx = zalloc(B * (size_t)(m->ple_dim * L) * 4, err);
     f->cs_swa = zalloc(B * (size_t)m->n_rot_swa * 4, err);
     f->cs_full = zalloc(B * (size_t)m->n_rot_full * 4, err);
     f->qa = zalloc(B * topk * (size_t)(f->max_k / ILM_QK + 1) * sizeof(ilm_q8a), err);
     f->scores = zalloc((size_t)nth * (size_t)f->opt.max_ctx * 4, err);
     f->yrows = zalloc(B * H * 4, err);
-    bool ok = f->h && f->xn && f->x0 && f->q && f->k && f->v && f->att && f->o && f->gate && f->up && f->ple &&
+    bool ok = f->h && f->xn && f->x0 && f->q && f->k && f->v && f->att && f->o && f->gate && f->up && f->ple && f->ple_ctx &&
               f->cs_swa && f->cs_full && f->qa && f->scores && f->yrows;
     if (ok && m->n_expert) {
         f->router = zalloc(B * (size_t)m->n_expert * 4, err);
@@ -187,7 +189,7 @@ int ilm_fwd_create(ilm_fwd **out, const ilm_model *m, ilm_pool *pool, const ilm_
 
 void ilm_fwd_free(ilm_fwd *f) {
     if (!f) return;
-    void *ps[] = {f->h, f->xn, f->x0, f->q, f->k, f->v, f->att, f->o, f->gate, f->up, f->ple, f->cs_swa,
+    void *ps[] = {f->h, f->xn, f->x0, f->q, f->k, f->v, f->att, f->o, f->gate, f->up, f->ple, f->ple_ctx, f->cs_swa,
                   f->cs_full, f->qa, f->scores, f->yrows, f->router, f->sel, f->selw, f->mden, f->gx, f->gu,
                   f->gy, f->gidx};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
@@ -316,9 +318,7 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
 static void ple_prepare(ilm_fwd *f, const ilm_batch *b, int n) {
     const ilm_model *m = f->m;
     const int P = m->ple_dim, L = m->n_layer, H = m->n_embd, PL = P * L;
-    float *ctx = f->gate;  // [n][PL] scratch; max_ff may be smaller than PL, so use xn if it fits
-    float *buf = malloc(sizeof(float) * (size_t)n * (size_t)PL);
-    if (buf) ctx = buf;
+    float *ctx = f->ple_ctx;  // [n][PL]
     matmul(f, &m->ple_model_proj, f->x0, n, ctx, PL);
     const ilm_weight *te = &m->ple_tok_embd;
     size_t rb = ilm_row_bytes(te->m.type, te->m.cols);
@@ -334,7 +334,6 @@ static void ple_prepare(ilm_fwd *f, const ilm_batch *b, int n) {
             for (int d = 0; d < P; d++) p[d] = (cl[d] + p[d] * s_p) * s_2;
         }
     }
-    free(buf);
 }
 
 // --- the pass ---------------------------------------------------------------------------------
@@ -488,7 +487,6 @@ int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *
             }
         if (!nw) continue;
         if (hidden) memcpy(hidden + (size_t)row_out * H, f->yrows, sizeof(float) * (size_t)nw * H);
-        if (hidden && getenv("DRAFT_RAWH")) { int r = 0; for (int i = 0; i < n; i++) if (!c.want || c.want[i]) { memcpy(hidden + (size_t)(row_out + r) * H, f->h + (size_t)i * H, sizeof(float) * (size_t)H); r++; } }
         if (logits) {
             float *lg = logits + (size_t)row_out * V;
             for (int s = 0; s < nw; s += f->B) {  // the head may need more q8 scratch than B rows: chunk

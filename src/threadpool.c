@@ -133,6 +133,7 @@ static const char *policy_name(int p) {
 }
 
 static int pin_self(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
