@@ -19,6 +19,7 @@
 #define ROWS 8       // interleave: one __m256 of f32 = 8 output rows
 #define COLS 4       // activation columns per tile: 4 accumulators + temporaries fit in 16 ymm
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define PREFETCH_AHEAD 1024  // bytes of a packed group to prefetch ahead in GEMV
 
 static size_t avx2_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
 
@@ -47,17 +48,21 @@ ALWAYS_INLINE __m256i bcast4(const int8_t *p) {
 // ---- quantized weights x Q8 activations ---------------------------------------------------
 
 // One group of 8 rows against nc columns (nc a constant after inlining): acc[t] per column.
+// Chunk and column loops are unrolled by force so the per-column sums stay in registers.
 ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x,
                               int nbx, int nc, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
     for (int t = 0; t < nc; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const __m256i *q = (const __m256i *)(grp + (size_t)b * 32 * ROWS);
         __m256i isum[COLS];
+#pragma GCC unroll 4
         for (int t = 0; t < nc; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
             const __m256i w = _mm256_loadu_si256(q + c);
             const __m256i aw = _mm256_sign_epi8(w, w);  // |w| as unsigned (-128 -> 128)
+#pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = x + (size_t)t * nbx + b;
                 const __m256i sa = _mm256_sign_epi8(bcast4(a->qs + 4 * c), w);
@@ -66,6 +71,7 @@ ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, c
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + (size_t)b * ROWS)));
+#pragma GCC unroll 4
         for (int t = 0; t < nc; t++) {
             const ilm_q8a *a = x + (size_t)t * nbx + b;
             const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a->d));  // exact: fp16 x fp16
@@ -77,16 +83,23 @@ ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, c
 ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x,
                               int nbx, int nc, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
     for (int t = 0; t < nc; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const __m256i *q = (const __m256i *)(grp + (size_t)b * 16 * ROWS);
+        // Q4_0 has few instructions per byte less than Q8_0's share; ask for the lines 1 KiB
+        // ahead so more of them are in flight than the out-of-order window alone reaches.
+        //XX_mm_prefetch((const char *)q + PREFETCH_AHEAD, _MM_HINT_T0);
+        //XX_mm_prefetch((const char *)q + PREFETCH_AHEAD + 64, _MM_HINT_T0);
         // int16 lanes: 8 vpmaddubsw results of |2·15·127| each stay below 32767.
         __m256i s16[COLS];
+#pragma GCC unroll 4
         for (int t = 0; t < nc; t++) s16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256(q + c);
             const __m256i lo = _mm256_and_si256(v, low4);                         // elements 4c..
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);   // 16+4c..
+#pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = x + (size_t)t * nbx + b;
                 const __m256i plo = _mm256_maddubs_epi16(lo, bcast4(a->qs + 4 * c));
@@ -95,6 +108,7 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + (size_t)b * ROWS)));
+#pragma GCC unroll 4
         for (int t = 0; t < nc; t++) {
             const ilm_q8a *a = x + (size_t)t * nbx + b;
             // Σ(q-8)·a = Σq·a - 8·Σa
@@ -304,25 +318,38 @@ void ilm_avx2_attn_scores(const float *q, const void *k, int kv_type, size_t str
     }
 }
 
-// Lanes over d, j in order: the same fma chain per element as scalar (bit-identical).
+// out[0 .. 8·nv) over all n rows. Lanes over d, j in order: the same fma chain per element
+// as scalar (bit-identical); nv = 8 vectors give 8 independent chains to hide fma latency.
+ALWAYS_INLINE void values_tile(const float *p, const void *v, int kv_type, size_t stride, int n, int nv,
+                               float *out) {
+    __m256 o[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < nv; i++) o[i] = _mm256_loadu_ps(out + 8 * i);
+    for (int j = 0; j < n; j++) {
+        const void *vj = (const char *)v + (size_t)j * stride;
+        const __m256 pj = _mm256_set1_ps(p[j]);
+#pragma GCC unroll 8
+        for (int i = 0; i < nv; i++) o[i] = _mm256_fmadd_ps(pj, kv_load8(vj, kv_type, 8 * i), o[i]);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < nv; i++) _mm256_storeu_ps(out + 8 * i, o[i]);
+}
+
 void ilm_avx2_attn_values(const float *p, const void *v, int kv_type, size_t stride, int n, int hd,
                           float *out) {
+    const size_t es = kv_type == ILM_TYPE_F16 ? 2 : 4;
     int d = 0;
-    for (; d + 32 <= hd; d += 32) {
-        __m256 o[4];
-        for (int i = 0; i < 4; i++) o[i] = _mm256_loadu_ps(out + d + 8 * i);
-        for (int j = 0; j < n; j++) {
-            const void *vj = (const char *)v + (size_t)j * stride;
-            const __m256 pj = _mm256_set1_ps(p[j]);
-            for (int i = 0; i < 4; i++) o[i] = _mm256_fmadd_ps(pj, kv_load8(vj, kv_type, d + 8 * i), o[i]);
-        }
-        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + d + 8 * i, o[i]);
-    }
-    for (; d + 8 <= hd; d += 8) {
-        __m256 o = _mm256_loadu_ps(out + d);
-        for (int j = 0; j < n; j++)
-            o = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), kv_load8((const char *)v + (size_t)j * stride, kv_type, d), o);
-        _mm256_storeu_ps(out + d, o);
+    while (hd - d >= 8) {
+        const int nv = (hd - d) / 8 < 8 ? (hd - d) / 8 : 8;
+        const void *vd = (const char *)v + (size_t)d * es;
+#define CASE(N)                                                                                  \
+    case N:                                                                                      \
+        if (kv_type == ILM_TYPE_F16) values_tile(p, vd, ILM_TYPE_F16, stride, n, N, out + d);     \
+        else values_tile(p, vd, ILM_TYPE_F32, stride, n, N, out + d);                            \
+        break;
+        switch (nv) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) }
+#undef CASE
+        d += 8 * nv;
     }
     for (; d < hd; d++)
         for (int j = 0; j < n; j++) out[d] = fmaf(p[j], kv_elem((const char *)v + (size_t)j * stride, kv_type, d), out[d]);

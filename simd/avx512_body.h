@@ -8,7 +8,8 @@
 //    unsigned and are corrected by -8·Σa.
 //  * plain AVX-512 (Skylake-SP): vpmaddubsw + vpmaddwd; for Q8_0 |w| (unsigned) times a with
 //    w's sign applied through a mask (AVX-512 has no vpsignb).
-// Activation quantization, attention, elementwise ops: the AVX2 versions (simd/avx2.h).
+// Attention: 512-bit here (masked tails). Activation quantization, elementwise ops: the AVX2
+// versions (simd/avx2.h).
 #include <immintrin.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@
 #include "scalar.h"
 
 #define ROWS 16
-#define QCOLS 8   // columns per mm_q8 tile (32 zmm registers: 8 accumulators + 8 int sums)
+#define QCOLS 4   // columns per mm_q8 tile, times 2 row groups (8 accumulators + 8 int sums)
 #define FCOLS 4   // columns per mm_f32 tile, times 2 row groups
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -45,76 +46,106 @@ ALWAYS_INLINE __m512 load_scales(const uint16_t *s) {
 
 // ---- quantized weights x Q8 activations ---------------------------------------------------
 
-ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x, int nc,
-                              __m512 *acc) {
-    for (int t = 0; t < nc; t++) acc[t] = _mm512_setzero_ps();
+// A tile is ng (1 or 2) groups of 16 rows x nc (<= QCOLS) columns: each weight vector feeds
+// nc columns and each activation broadcast feeds ng groups, so a tile of 2 x 4 needs 0.75
+// loads per int8 dot instead of 1.125 for 1 x 8 (loads, not dots, bound the 1 x 8 tile on
+// Zen 5). The group and column loops are unrolled by force: rolled, the per-column sums
+// live on the stack (5x slower). Per (row, column) the block order is the scalar one.
+#define FOR_TILE(i, t) _Pragma("GCC unroll 2") for (int i = 0; i < ng; i++) _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++)
+
+ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
+                             const ilm_q8a *x, int nc, __m512 (*acc)[QCOLS]) {
+    FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        const __m512i *q = (const __m512i *)(grp + (size_t)b * 32 * ROWS);
-        __m512i isum[QCOLS];
-        for (int t = 0; t < nc; t++) isum[t] = _mm512_setzero_si512();
+        __m512i isum[2][QCOLS];
+        // VNNI: weights were packed as q+128, so start from -128·Σa and end at Σq·a
+        FOR_TILE(i, t) isum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-128 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
         for (int c = 0; c < 8; c++) {
-            const __m512i w = _mm512_loadu_si512(q + c);
+            __m512i w[2];
+#pragma GCC unroll 2
+            for (int i = 0; i < ng; i++) w[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 32 * ROWS) + c);
 #if AVX512_VNNI
-            for (int t = 0; t < nc; t++)
-                isum[t] = _mm512_dpbusd_epi32(isum[t], w, bcast4(x[(size_t)t * nb + b].qs + 4 * c));
-#else
-            const __m512i aw = _mm512_abs_epi8(w);
-            const __mmask64 neg = _mm512_movepi8_mask(w);
+#pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const __m512i a = bcast4(x[(size_t)t * nb + b].qs + 4 * c);
-                const __m512i sa = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
-                const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sa), _mm512_set1_epi16(1));
-                isum[t] = _mm512_add_epi32(isum[t], p);
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], w[i], a);
+            }
+#else
+            __m512i aw[2];
+            __mmask64 neg[2];
+#pragma GCC unroll 2
+            for (int i = 0; i < ng; i++) aw[i] = _mm512_abs_epi8(w[i]), neg[i] = _mm512_movepi8_mask(w[i]);
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) {
+                const __m512i a = bcast4(x[(size_t)t * nb + b].qs + 4 * c);
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) {
+                    const __m512i sa = _mm512_mask_sub_epi8(a, neg[i], _mm512_setzero_si512(), a);
+                    const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(aw[i], sa), _mm512_set1_epi16(1));
+                    isum[i][t] = _mm512_add_epi32(isum[i][t], p);
+                }
             }
 #endif
         }
-        const __m512 dw = load_scales(scales + (size_t)b * ROWS);
-        for (int t = 0; t < nc; t++) {
-            const ilm_q8a *a = &x[(size_t)t * nb + b];
-#if AVX512_VNNI
-            isum[t] = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(128 * a->sum));  // weights were q+128
-#endif
-            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));  // exact: fp16 x fp16
-            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+#pragma GCC unroll 2
+        for (int i = 0; i < ng; i++) {
+            const __m512 dw = load_scales(scales[i] + (size_t)b * ROWS);
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) {
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[(size_t)t * nb + b].d));  // exact: fp16 x fp16
+                acc[i][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[i][t]), acc[i][t]);
+            }
         }
     }
 }
 
-ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x, int nc,
-                              __m512 *acc) {
+ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
+                             const ilm_q8a *x, int nc, __m512 (*acc)[QCOLS]) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    for (int t = 0; t < nc; t++) acc[t] = _mm512_setzero_ps();
+    FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        const __m512i *q = (const __m512i *)(grp + (size_t)b * 16 * ROWS);
-        __m512i sum[QCOLS];  // VNNI: int32 sums; otherwise int16 (8 x |2·15·127| < 32767)
-        for (int t = 0; t < nc; t++) sum[t] = _mm512_setzero_si512();
+        // VNNI: int32 sums from -8·Σa, ending at Σ(q-8)·a; otherwise int16 (8 x |2·15·127| < 32767)
+        __m512i sum[2][QCOLS];
+        FOR_TILE(i, t) sum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-8 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
         for (int c = 0; c < 4; c++) {
-            const __m512i v = _mm512_loadu_si512(q + c);
-            const __m512i lo = _mm512_and_si512(v, low4);
-            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+            __m512i lo[2], hi[2];
+#pragma GCC unroll 2
+            for (int i = 0; i < ng; i++) {
+                const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 16 * ROWS) + c);
+                lo[i] = _mm512_and_si512(v, low4);                        // elements 4c..4c+3
+                hi[i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // elements 16+4c..
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) {
+                const ilm_q8a *a = &x[(size_t)t * nb + b];
+                const __m512i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) {
+#if AVX512_VNNI
+                    sum[i][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[i][t], lo[i], alo), hi[i], ahi);
+#else
+                    const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(lo[i], alo), _mm512_maddubs_epi16(hi[i], ahi));
+                    sum[i][t] = _mm512_add_epi16(sum[i][t], p);
+#endif
+                }
+            }
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < ng; i++) {
+            const __m512 dw = load_scales(scales[i] + (size_t)b * ROWS);
+#pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = &x[(size_t)t * nb + b];
 #if AVX512_VNNI
-                sum[t] = _mm512_dpbusd_epi32(sum[t], lo, bcast4(a->qs + 4 * c));
-                sum[t] = _mm512_dpbusd_epi32(sum[t], hi, bcast4(a->qs + 16 + 4 * c));
+                const __m512i isum = sum[i][t];
 #else
-                const __m512i plo = _mm512_maddubs_epi16(lo, bcast4(a->qs + 4 * c));
-                const __m512i phi = _mm512_maddubs_epi16(hi, bcast4(a->qs + 16 + 4 * c));
-                sum[t] = _mm512_add_epi16(sum[t], _mm512_add_epi16(plo, phi));
+                const __m512i isum = _mm512_sub_epi32(_mm512_madd_epi16(sum[i][t], _mm512_set1_epi16(1)),
+                                                      _mm512_set1_epi32(8 * a->sum));  // Σ(q-8)·a
 #endif
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));
+                acc[i][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[i][t]);
             }
-        }
-        const __m512 dw = load_scales(scales + (size_t)b * ROWS);
-        for (int t = 0; t < nc; t++) {
-            const ilm_q8a *a = &x[(size_t)t * nb + b];
-#if AVX512_VNNI
-            const __m512i dot = sum[t];
-#else
-            const __m512i dot = _mm512_madd_epi16(sum[t], _mm512_set1_epi16(1));
-#endif
-            const __m512i isum = _mm512_sub_epi32(dot, _mm512_set1_epi32(8 * a->sum));  // Σ(q-8)·a
-            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));
-            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[t]);
         }
     }
 }
@@ -123,21 +154,32 @@ static void avx512_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, 
     const int nb = w->cols / ILM_QK;
     const int rend = r1 < w->rows ? r1 : w->rows;
     const size_t gbytes = pk_group_bytes(w->type, w->cols, ROWS);
-    for (int g = r0 / ROWS; g * ROWS < rend; g++) {
-        const char *grp = (const char *)w->data + (size_t)g * gbytes;
-        const uint16_t *scales = pk_scales(grp, w->type, w->cols, ROWS);
+    const int g_end = (rend + ROWS - 1) / ROWS;
+    for (int g = r0 / ROWS; g < g_end; g += 2) {
+        const int ng = g_end - g >= 2 ? 2 : 1;
+        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
+                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
+        const uint16_t *scales[2] = {pk_scales(grp[0], w->type, w->cols, ROWS), pk_scales(grp[1], w->type, w->cols, ROWS)};
         for (int c0 = 0; c0 < n; c0 += QCOLS) {
             const int nc = n - c0 < QCOLS ? n - c0 : QCOLS;
             const ilm_q8a *xc = x + (size_t)c0 * nb;
-            __m512 acc[QCOLS];
-#define CASE(N)                                                                         \
-    case N:                                                                             \
-        if (w->type == ILM_TYPE_Q4_0) q4_0_group(grp, scales, nb, xc, N, acc);          \
-        else q8_0_group(grp, scales, nb, xc, N, acc);                                  \
+            __m512 acc[2][QCOLS];
+            // Constant ng and nc per call site, so the tile loops unroll into registers.
+#define CASE(N)                                                                                  \
+    case N:                                                                                      \
+        if (w->type == ILM_TYPE_Q4_0) {                                                          \
+            if (ng == 2) q4_0_tile(grp, scales, 2, nb, xc, N, acc);                              \
+            else q4_0_tile(grp, scales, 1, nb, xc, N, acc);                                      \
+        } else {                                                                                 \
+            if (ng == 2) q8_0_tile(grp, scales, 2, nb, xc, N, acc);                              \
+            else q8_0_tile(grp, scales, 1, nb, xc, N, acc);                                      \
+        }                                                                                        \
         break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) }
+            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
 #undef CASE
-            for (int t = 0; t < nc; t++) store_rows(y + (size_t)(c0 + t) * ldy + g * ROWS, acc[t], rend - g * ROWS);
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++)
+                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
         }
     }
 }
@@ -250,6 +292,90 @@ static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, i
     }
 }
 
+// ---- attention ----------------------------------------------------------------------------
+
+// 16 K/V elements from d on (lanes outside m read as 0; masked loads do not fault).
+ALWAYS_INLINE __m512 kv_load16(const void *row, int kv_type, int d, __mmask16 m) {
+    return kv_type == ILM_TYPE_F16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + d))
+                                   : _mm512_maskz_loadu_ps(m, (const float *)row + d);
+}
+
+ALWAYS_INLINE __mmask16 lanes_below(int k) { return k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << k) - 1); }
+
+// R rows of keys at once; every row gets the same two-accumulator sum and reduction
+// whatever R is, so a score does not depend on how the rows were grouped.
+ALWAYS_INLINE void scores_rows(const float *q, const void *k, int kv_type, size_t stride, int hd, int R,
+                               float *scores) {
+    __m512 s[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) s[r][0] = s[r][1] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16) {
+        const __mmask16 m = lanes_below(hd - d);
+        const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+        const int h = (d >> 4) & 1;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            s[r][h] = _mm512_fmadd_ps(qv, kv_load16((const char *)k + (size_t)r * stride, kv_type, d, m), s[r][h]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) scores[r] = _mm512_reduce_add_ps(_mm512_add_ps(s[r][0], s[r][1]));
+}
+
+static void avx512_attn_scores(const float *q, const void *k, int kv_type, size_t stride, int n, int hd,
+                               float *scores) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const void *kj = (const char *)k + (size_t)j * stride;
+        if (kv_type == ILM_TYPE_F16) scores_rows(q, kj, ILM_TYPE_F16, stride, hd, 4, scores + j);
+        else scores_rows(q, kj, ILM_TYPE_F32, stride, hd, 4, scores + j);
+    }
+    for (; j < n; j++) {
+        const void *kj = (const char *)k + (size_t)j * stride;
+        if (kv_type == ILM_TYPE_F16) scores_rows(q, kj, ILM_TYPE_F16, stride, hd, 1, scores + j);
+        else scores_rows(q, kj, ILM_TYPE_F32, stride, hd, 1, scores + j);
+    }
+}
+
+// out[d0 .. d0+16·nv) (the last vector masked to `last` lanes) over all n rows: lanes over
+// d, j in order, so each element runs the scalar fma chain (bit-identical). nv vectors
+// give nv independent fma chains, enough to hide the fma latency from nv = 8 up.
+ALWAYS_INLINE void values_tile(const float *p, const void *v, int kv_type, size_t stride, int n, int nv,
+                               __mmask16 last, float *out) {
+    __m512 o[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < nv; i++) o[i] = _mm512_maskz_loadu_ps(i == nv - 1 ? last : 0xFFFF, out + 16 * i);
+    for (int j = 0; j < n; j++) {
+        const void *vj = (const char *)v + (size_t)j * stride;
+        const __m512 pj = _mm512_set1_ps(p[j]);
+#pragma GCC unroll 16
+        for (int i = 0; i < nv; i++)
+            o[i] = _mm512_fmadd_ps(pj, kv_load16(vj, kv_type, 16 * i, i == nv - 1 ? last : 0xFFFF), o[i]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(out + 16 * i, i == nv - 1 ? last : 0xFFFF, o[i]);
+}
+
+// Tiles of up to 256 elements (16 zmm accumulators): one pass over V for head sizes <= 256.
+static void avx512_attn_values(const float *p, const void *v, int kv_type, size_t stride, int n, int hd,
+                               float *out) {
+    const size_t es = kv_type == ILM_TYPE_F16 ? 2 : 4;
+    for (int d = 0; d < hd; d += 256) {
+        const int w = hd - d < 256 ? hd - d : 256, nv = (w + 15) / 16;
+        const __mmask16 last = lanes_below(w - 16 * (nv - 1));
+        const void *vd = (const char *)v + (size_t)d * es;
+#define CASE(N)                                                                                        \
+    case N:                                                                                            \
+        if (kv_type == ILM_TYPE_F16) values_tile(p, vd, ILM_TYPE_F16, stride, n, N, last, out + d);     \
+        else values_tile(p, vd, ILM_TYPE_F32, stride, n, N, last, out + d);                            \
+        break;
+        switch (nv) {
+            CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+            CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+        }
+#undef CASE
+    }
+}
+
 const ilm_kernels AVX512_SET = {
     .name = AVX512_NAME,
     .interleave = ROWS,
@@ -258,8 +384,8 @@ const ilm_kernels AVX512_SET = {
     .mm_q8 = avx512_mm_q8,
     .mm_f32 = avx512_mm_f32,
     .quantize_q8a = ilm_avx2_quantize_q8a,
-    .attn_scores = ilm_avx2_attn_scores,
-    .attn_values = ilm_avx2_attn_values,
+    .attn_scores = avx512_attn_scores,
+    .attn_values = avx512_attn_values,
     .rmsnorm = ilm_avx2_rmsnorm,
     .rope_neox = ilm_avx2_rope_neox,
     .softmax = ilm_avx2_softmax,

@@ -73,6 +73,7 @@ typedef struct {
     int bw_threads[64];
     double bw[64];
     int n_bw;
+    double load_start, load_end;  // 1-minute load average around the run (-1: unknown)
     ilm_bench_costs costs[64];  // one per (model, threads) in speculative mode
     char costs_label[64][160];
     int n_costs;
@@ -483,7 +484,25 @@ static void fmt_params(uint64_t n, char *buf, size_t len) {
     else snprintf(buf, len, "%.2f M", n / 1e6);
 }
 
+// The 1-minute load average (Linux /proc/loadavg), -1 where unavailable: a benchmark on a
+// machine that is busy with something else measures that something too.
+static double load_average(void) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = -1;
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+static void print_load(const bench_state *S, FILE *f) {
+    if (S->load_start >= 0 && S->load_end >= 0)
+        fprintf(f, "load average (1 min): %.2f at start, %.2f at end\n", S->load_start, S->load_end);
+}
+
 static void print_md(const bench_state *S, FILE *f) {
+    print_load(S, f);
     for (int i = 0; i < S->n_bw; i++) fprintf(f, "read bandwidth: %.1f GB/s (%d threads)\n", S->bw[i], S->bw_threads[i]);
     fprintf(f, "\n| model | size | params | kernels | threads | test | t/s | GB/s | bw%% |\n");
     fprintf(f, "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
@@ -641,15 +660,18 @@ int ilm_cmd_bench(int argc, char **argv) {
         S.models[m].name = slash ? slash + 1 : o.models[m];
     }
     const bool tty = isatty(STDERR_FILENO);
+    S.load_start = load_average();
     for (int m = 0; m < o.n_models; m++)
         for (int t = 0; t < o.n_threads; t++)
             if (run_tests(&S, &o, m, t, tests, n_tests, tty, &err)) goto fail;
+    S.load_end = load_average();
     if (o.out == OUT_MD) {
         print_md(&S, stdout);
         print_spec(&S, stdout);
     } else {
         if (o.out == OUT_JSON) print_json(&S, stdout);
         else print_csv(&S, stdout);
+        print_load(&S, stderr);
         print_spec(&S, stderr);
     }
     fflush(stdout);

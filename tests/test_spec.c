@@ -234,8 +234,25 @@ TEST(spec_trained_pycoder) {
 }
 TEST(spec_trained_pyc80m) { check_trained("pyc80m", "pyc80m", "pyc80m-q8_0.gguf", "pyc80m-mtp-q8_0.gguf", 171, 237); }
 
-// Autotune turns drafting off when nothing is ever accepted and keeps it on when most is.
+// Autotune turns drafting off when nothing is ever accepted and keeps it on when drafts are
+// accepted and verification is cheap. Its choice rests on measured pass times, so it is
+// only checked in optimized builds (sanitizer instrumentation changes what is fast).
+// pyc80m (80 MB, memory-bound here) is the trained pair where verifying 4 tokens costs
+// little more than decoding 1; the 9M pycoder pair sits in the L3 cache, its verification
+// is compute-bound and costs about (N+1)x a decode step, so there drafting does not pay on
+// this class of machine and autotune rightly turns it off (bench/README.md).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ILM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ILM_SANITIZED 1
+#endif
+#endif
 TEST(spec_autotune_on_off) {
+#ifdef ILM_SANITIZED
+    t_skip("timing-based decision; not meaningful under sanitizers");
+    return;
+#endif
     ilm_engine e;
     ilm_drafter *d;
     ilm_gen_stats st;
@@ -246,13 +263,12 @@ TEST(spec_autotune_on_off) {
         ilm_drafter_free(d);
         ilm_engine_close(&e);
     }
-    ilm_json *j = load_json("models/pycoder/pycoder-ref.json");
-    if (j && open_pair("models/pycoder/pycoder-bf16.gguf", "models/pycoder/pycoder-mtp-bf16.gguf", ILM_TYPE_F16, &e,
-                       &d) == 0) {
+    ilm_json *j = load_json("models/pyc80m/pyc80m-ref.json");
+    if (j && open_pair("models/pyc80m/pyc80m-q8_0.gguf", "models/pyc80m/pyc80m-mtp-q8_0.gguf", ILM_TYPE_F16, &e, &d) == 0) {
         int n;
         int32_t *ids = json_ids(ilm_json_get(ilm_json_at(ilm_json_get(j, "prompts"), 0), "ids"), &n);
-        free(generate(&e, d, 4, true, 0, 0, ids, n, 128, &st));
-        CHECK_MSG(st.final_draft_max > 0, "trained drafter: autotune turned drafting off");
+        free(generate(&e, d, 4, true, 0, 0, ids, n, 160, &st));
+        CHECK_MSG(st.final_draft_max > 0, "trained pyc80m drafter: autotune turned drafting off");
         free(ids);
         ilm_drafter_free(d);
         ilm_engine_close(&e);
