@@ -1,9 +1,9 @@
 // avx2.h — AVX2 kernels that the AVX-512 sets reuse as they are.
 //
-// Activation quantization, attention, the elementwise ops and the conversions are cheap
-// next to the matrix products and gain little from 512-bit vectors, so simd/avx512*.c put
-// these AVX2 versions (defined in simd/avx2.c) in their tables. Only call them on a CPU
-// that passed the AVX2 check in simd/dispatch.c.
+// Activation quantization, the elementwise ops and the conversions are cheap next to the
+// matrix products and gain little from 512-bit vectors, so simd/avx512*.c put these AVX2
+// versions (defined in simd/avx2.c) in their tables; attention has its own 512-bit kernels.
+// Only call them on a CPU that passed the AVX2 check in simd/dispatch.c.
 #pragma once
 #include "kernels.h"
 

@@ -572,3 +572,94 @@ TEST(kernels_pack_ranges_independent) {
         }
     }
 }
+
+// Extreme int8 values: Q8_0 weights of -128 and 127 (the packers' |w| and q+128 tricks and
+// int16 pair sums are at their limits) and Q4_0 nibbles 0 / 15, against activations that
+// quantize to ±127 everywhere. Every set must still match scalar bit for bit, for every n.
+TEST(kernels_mm_q8_extreme_values) {
+    const ilm_kernels *ref = scalar_set();
+    const int rows = 37, K = 256, nmax = 11, nb = K / 32;
+    float *x = malloc(sizeof(float) * (size_t)nmax * K);
+    uint64_t s = 4242;
+    for (int i = 0; i < nmax * K; i++) x[i] = (t_rand_u64(&s) & 1) ? 1.0f : -1.0f;  // q = ±127, d = 1/127
+    ilm_q8a *xq = malloc(sizeof(ilm_q8a) * (size_t)nmax * nb);
+    for (int c = 0; c < nmax; c++) ref->quantize_q8a(x + (size_t)c * K, K, xq + (size_t)c * nb);
+    const int types[] = {ILM_TYPE_Q8_0, ILM_TYPE_Q4_0};
+    for (int ti = 0; ti < 2; ti++) {
+        const int type = types[ti];
+        void *src = random_matrix(type, rows, K, 31 + ti);
+        for (int r = 0; r < rows; r++)
+            for (int b = 0; b < nb; b++) {
+                // row patterns: all minimum, all maximum, alternating, random extremes
+                const int pat = (r + b) % 4;
+                if (type == ILM_TYPE_Q8_0) {
+                    ilm_block_q8_0 *blk = (ilm_block_q8_0 *)((char *)src + ilm_row_bytes(type, K) * r) + b;
+                    for (int j = 0; j < 32; j++)
+                        blk->qs[j] = pat == 0 ? -128 : pat == 1 ? 127 : pat == 2 ? (j & 1 ? 127 : -128)
+                                                                            : ((t_rand_u64(&s) & 1) ? 127 : -128);
+                } else {
+                    ilm_block_q4_0 *blk = (ilm_block_q4_0 *)((char *)src + ilm_row_bytes(type, K) * r) + b;
+                    for (int j = 0; j < 16; j++)
+                        blk->qs[j] = pat == 0 ? 0x00 : pat == 1 ? 0xFF : pat == 2 ? 0x0F : (uint8_t)((t_rand_u64(&s) & 1) ? 0xF0 : 0x0F);
+                }
+            }
+        const ilm_matrix wref = {type, rows, K, src};
+        float *y_ref = malloc(sizeof(float) * (size_t)rows * nmax), *y = malloc(sizeof(float) * (size_t)rows * nmax);
+        float *y_one = malloc(sizeof(float) * (size_t)rows * nmax);
+        FOR_EACH_SIMD_SET(set) {
+            void *owned;
+            const ilm_matrix w = pack_for(set, type, src, rows, K, &owned);
+            for (int n = 1; n <= nmax; n += 2) {
+                ref->mm_q8(&wref, 0, rows, xq, n, y_ref, rows);
+                set->mm_q8(&w, 0, rows, xq, n, y, rows);
+                for (int c = 0; c < n; c++) set->mm_q8(&w, 0, rows, xq + (size_t)c * nb, 1, y_one + (size_t)c * rows, rows);
+                CHECK_MSG(same_bits(y, y_ref, (size_t)rows * n, NULL), "%s extreme type %d n=%d vs scalar", set->name, type, n);
+                CHECK_MSG(same_bits(y, y_one, (size_t)rows * n, NULL), "%s extreme type %d n=%d batched", set->name, type, n);
+            }
+            free(owned);
+        }
+        free(y_ref), free(y), free(y_one), free(src);
+    }
+    free(x), free(xq);
+}
+
+// The engine splits one head's keys at the KV ring's wrap into two calls; a score must not
+// depend on where a call starts or how many rows it has (kernels group rows), and values
+// accumulated over [0, a) then [a, n) must equal one call over [0, n), bit for bit.
+TEST(kernels_attention_split_invariant) {
+    const int hds[] = {40, 64, 256, 512};
+    const int n = 37, splits[] = {1, 3, 4, 17, 36};
+    for (int hi = 0; hi < COUNT(hds); hi++) {
+        const int hd = hds[hi];
+        for (int kvt = 0; kvt < 2; kvt++) {
+            const int type = kvt ? ILM_TYPE_F16 : ILM_TYPE_F32;
+            const size_t stride = (size_t)(hd + 24) * (kvt ? 2 : 4);
+            unsigned char *kv = calloc((size_t)n, stride);
+            uint64_t s = 5 + hd;
+            for (int j = 0; j < n; j++)
+                for (int d = 0; d < hd; d++) {
+                    const float v = t_rand_f32(&s);
+                    if (kvt) ((uint16_t *)(kv + j * stride))[d] = ilm_f32_to_f16(v);
+                    else ((float *)(kv + j * stride))[d] = v;
+                }
+            float *q = random_floats(hd, 11, 1.0f), *p = random_floats(n, 12, 1.0f);
+            float *full = malloc(n * 4), *parts = malloc(n * 4);
+            float *o_full = malloc(hd * 4), *o_parts = malloc(hd * 4);
+            FOR_EACH_SIMD_SET(set) {
+                set->attn_scores(q, kv, type, stride, n, hd, full);
+                for (int si = 0; si < COUNT(splits); si++) {
+                    const int a = splits[si];
+                    set->attn_scores(q, kv, type, stride, a, hd, parts);
+                    set->attn_scores(q, kv + (size_t)a * stride, type, stride, n - a, hd, parts + a);
+                    CHECK_MSG(same_bits(full, parts, n, NULL), "%s attn_scores split at %d hd=%d type %d", set->name, a, hd, type);
+                    for (int d = 0; d < hd; d++) o_full[d] = o_parts[d] = 0.25f * (float)(d % 7);
+                    set->attn_values(p, kv, type, stride, n, hd, o_full);
+                    set->attn_values(p, kv, type, stride, a, hd, o_parts);
+                    set->attn_values(p + a, kv + (size_t)a * stride, type, stride, n - a, hd, o_parts);
+                    CHECK_MSG(same_bits(o_full, o_parts, hd, NULL), "%s attn_values split at %d hd=%d type %d", set->name, a, hd, type);
+                }
+            }
+            free(kv), free(q), free(p), free(full), free(parts), free(o_full), free(o_parts);
+        }
+    }
+}
