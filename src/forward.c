@@ -119,7 +119,7 @@ static void attn_task_fn(void *ctx, int ith, int nth) {
         int pos = t->b->pos[i];
         ilm_attend_head(kv, ly->kv_src, h / group, hd, ly->sliding, m->window, pos, pos,
                         t->f->q + (size_t)i * t->f->max_q + (size_t)h * hd, scores,
-                        t->f->att + (size_t)i * t->f->max_q + (size_t)h * hd);
+                        t->f->att + (size_t)i * (size_t)(nh * hd) + (size_t)h * hd);
     }
 }
 
@@ -196,17 +196,108 @@ void ilm_fwd_free(ilm_fwd *f) {
     free(f);
 }
 
+// --- per-token vector work, split over the pool by tokens ------------------------------------
+
+enum { ST_ATTN_NORM, ST_QKV, ST_POST_ATTN, ST_FFN_NORM, ST_GEGLU, ST_POST_FFW, ST_PLE_GATE, ST_PLE_POST, ST_SCALE };
+
+typedef struct {
+    ilm_fwd *f;
+    ilm_kv **kvs;
+    const ilm_batch *b;
+    const ilm_layer *ly;
+    int layer, n, stage;
+} tok_task;
+
+// Residual add of a normed branch: h += RMSNorm(o, w).
+static void add_normed(float *h, float *o, const float *w, int H, float eps) {
+    ilm_k->rmsnorm(o, o, w, H, eps);
+    for (int d = 0; d < H; d++) h[d] += o[d];
+}
+
+static void tok_stage(const tok_task *t, int i) {
+    ilm_fwd *f = t->f;
+    const ilm_model *m = f->m;
+    const ilm_layer *ly = t->ly;
+    const int H = m->n_embd;
+    float *h = f->h + (size_t)i * H, *o = f->o + (size_t)i * H;
+    switch (t->stage) {
+    case ST_ATTN_NORM: ilm_k->rmsnorm(f->xn + (size_t)i * H, h, ly->attn_norm, H, m->eps); break;
+    case ST_FFN_NORM: ilm_k->rmsnorm(f->xn + (size_t)i * H, h, ly->ffn_norm, H, m->eps); break;
+    case ST_POST_ATTN: add_normed(h, o, ly->post_attn_norm, H, m->eps); break;
+    case ST_POST_FFW: add_normed(h, o, ly->post_ffw_norm, H, m->eps); break;
+    case ST_PLE_POST: add_normed(h, o, ly->ple_post_norm, H, m->eps); break;
+    case ST_SCALE:
+        for (int d = 0; d < H; d++) h[d] *= ly->out_scale;
+        break;
+    case ST_GEGLU: {
+        float *g = f->gate + (size_t)i * ly->n_ff;
+        ilm_k->geglu(g, g, f->up + (size_t)i * ly->n_ff, ly->n_ff);
+        break;
+    }
+    case ST_PLE_GATE: {
+        const int P = m->ple_dim;
+        float *g = f->gate + (size_t)i * P;
+        ilm_k->geglu(g, g, f->ple + (size_t)i * P * m->n_layer + (size_t)t->layer * P, P);
+        break;
+    }
+    case ST_QKV: {
+        const int hd = ly->hd, nkv = ly->n_kv_head, kvw = nkv * hd;
+        const int n_rot = ly->sliding ? m->n_rot_swa : m->n_rot_full;
+        const float *cs = (ly->sliding ? f->cs_swa : f->cs_full) + (size_t)i * n_rot;
+        float *q = f->q + (size_t)i * f->max_q;
+        for (int hh = 0; hh < ly->n_head; hh++) {
+            ilm_k->rmsnorm(q + hh * hd, q + hh * hd, ly->q_norm, hd, m->eps);
+            ilm_k->rope_neox(q + hh * hd, n_rot, cs);
+        }
+        if (!ly->owns_kv) break;
+        float *k = f->k + (size_t)i * f->max_kv, *v = f->v + (size_t)i * f->max_kv;
+        if (!ly->wv.t) memcpy(v, k, sizeof(float) * (size_t)kvw);  // K = V: raw K before its norm
+        for (int g = 0; g < nkv; g++) {
+            ilm_k->rmsnorm(v + g * hd, v + g * hd, NULL, hd, m->eps);
+            ilm_k->rmsnorm(k + g * hd, k + g * hd, ly->k_norm, hd, m->eps);
+            ilm_k->rope_neox(k + g * hd, n_rot, cs);
+        }
+        ilm_kv *kv = t->kvs[t->b->seq ? t->b->seq[i] : 0];
+        ilm_kv_layer *KL = &kv->layer[t->layer];
+        size_t slot = (size_t)(t->b->pos[i] % KL->slots);  // distinct per token of a sequence
+        if (kv->type == ILM_TYPE_F16) {
+            ilm_k->f32_to_f16(k, (uint16_t *)(KL->k + slot * KL->row_bytes), kvw);
+            ilm_k->f32_to_f16(v, (uint16_t *)(KL->v + slot * KL->row_bytes), kvw);
+        } else {
+            memcpy(KL->k + slot * KL->row_bytes, k, sizeof(float) * (size_t)kvw);
+            memcpy(KL->v + slot * KL->row_bytes, v, sizeof(float) * (size_t)kvw);
+        }
+        break;
+    }
+    }
+}
+
+static void tok_task_fn(void *ctx, int ith, int nth) {
+    const tok_task *t = ctx;
+    int i0 = (int)((long)t->n * ith / nth), i1 = (int)((long)t->n * (ith + 1) / nth);
+    for (int i = i0; i < i1; i++) tok_stage(t, i);
+}
+
+// One stage for every token: inline for a single token (no dispatch), else on the pool.
+static void run_tokens(tok_task *t, int stage) {
+    t->stage = stage;
+    if (t->n == 1) tok_stage(t, 0);
+    else ilm_pool_run(t->f->pool, tok_task_fn, t);
+}
+
 // --- blocks of a layer ------------------------------------------------------------------------
 
 // Dense GeGLU MLP on n rows of x (stride ldx, width H) -> out [n][H]. §2.1
-static void mlp(ilm_fwd *f, const ilm_weight *gate, const ilm_weight *up, const ilm_weight *down, const float *x,
-                int n, float *out) {
+static void mlp(ilm_fwd *f, tok_task *tt, const ilm_weight *gate, const ilm_weight *up, const ilm_weight *down,
+                const float *x, int n, float *out) {
     const int F = gate->m.rows, H = f->m->n_embd;
     const ilm_weight *ws[2] = {gate, up};
     float *ys[2] = {f->gate, f->up};
     int ld[2] = {F, F};
     matmul_shared(f, ws, ys, ld, 2, x, n);
-    for (int i = 0; i < n; i++) ilm_k->geglu(f->gate + (size_t)i * F, f->gate + (size_t)i * F, f->up + (size_t)i * F, F);
+    if (tt) run_tokens(tt, ST_GEGLU);
+    else
+        for (int i = 0; i < n; i++) ilm_k->geglu(f->gate + (size_t)i * F, f->gate + (size_t)i * F, f->up + (size_t)i * F, F);
     matmul(f, down, f->gate, n, out, H);
 }
 
@@ -217,7 +308,7 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
     const int H = m->n_embd, E = m->n_expert, K = m->n_expert_used, Fe = m->n_ff_exp;
     // dense branch: m = RMSNorm(mlp(RMSNorm(h, ffn_norm)), post_ffw_norm_1)
     for (int i = 0; i < n; i++) ilm_k->rmsnorm(f->xn + (size_t)i * H, f->h + (size_t)i * H, ly->ffn_norm, H, m->eps);
-    mlp(f, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->mden);
+    mlp(f, NULL, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->mden);
     for (int i = 0; i < n; i++)
         ilm_k->rmsnorm(f->mden + (size_t)i * H, f->mden + (size_t)i * H, ly->post_ffw_norm_1, H, m->eps);
     // router: z = W_r · (rms(h) ⊙ scale/sqrt(H)); softmax; top-k; renormalise; × per-expert scale
@@ -354,87 +445,37 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
 
     for (int l = 0; l < m->n_layer; l++) {
         const ilm_layer *ly = &m->layers[l];
-        const int hd = ly->hd, nh = ly->n_head, nkv = ly->n_kv_head, qw = nh * hd, kvw = nkv * hd;
-        const int n_rot = ly->sliding ? m->n_rot_swa : m->n_rot_full;
-        const float *cs_base = ly->sliding ? f->cs_swa : f->cs_full;
+        tok_task tt = {f, kvs, b, ly, l, n, 0};
 
         // ---- attention (§2.3) ----
-        for (int i = 0; i < n; i++) ilm_k->rmsnorm(f->xn + (size_t)i * H, f->h + (size_t)i * H, ly->attn_norm, H, m->eps);
+        run_tokens(&tt, ST_ATTN_NORM);                         // xn = RMSNorm(h, attn_norm)
         const ilm_weight *ws[3] = {&ly->wq, &ly->wk, &ly->wv};
         float *ys[3] = {f->q, f->k, f->v};
         int ld[3] = {f->max_q, f->max_kv, f->max_kv};
         matmul_shared(f, ws, ys, ld, ly->owns_kv ? (ly->wv.t ? 3 : 2) : 1, f->xn, n);
-        for (int i = 0; i < n; i++) {
-            const float *cs = cs_base + (size_t)i * n_rot;
-            float *q = f->q + (size_t)i * f->max_q;
-            for (int h = 0; h < nh; h++) {
-                ilm_k->rmsnorm(q + h * hd, q + h * hd, ly->q_norm, hd, m->eps);
-                ilm_k->rope_neox(q + h * hd, n_rot, cs);
-            }
-            if (!ly->owns_kv) continue;
-            float *k = f->k + (size_t)i * f->max_kv, *v = f->v + (size_t)i * f->max_kv;
-            if (!ly->wv.t) memcpy(v, k, sizeof(float) * (size_t)kvw);  // K = V: raw K before its norm
-            for (int g = 0; g < nkv; g++) {
-                ilm_k->rmsnorm(v + g * hd, v + g * hd, NULL, hd, m->eps);
-                ilm_k->rmsnorm(k + g * hd, k + g * hd, ly->k_norm, hd, m->eps);
-                ilm_k->rope_neox(k + g * hd, n_rot, cs);
-            }
-            ilm_kv *kv = kvs[b->seq ? b->seq[i] : 0];
-            ilm_kv_layer *KL = &kv->layer[l];
-            size_t slot = (size_t)(b->pos[i] % KL->slots);
-            if (kv->type == ILM_TYPE_F16) {
-                ilm_k->f32_to_f16(k, (uint16_t *)(KL->k + slot * KL->row_bytes), kvw);
-                ilm_k->f32_to_f16(v, (uint16_t *)(KL->v + slot * KL->row_bytes), kvw);
-            } else {
-                memcpy(KL->k + slot * KL->row_bytes, k, sizeof(float) * (size_t)kvw);
-                memcpy(KL->v + slot * KL->row_bytes, v, sizeof(float) * (size_t)kvw);
-            }
-        }
+        run_tokens(&tt, ST_QKV);                               // norms, RoPE, K/V into the cache
         attn_task at = {f, kvs, b, l, n};
-        ilm_pool_run(f->pool, attn_task_fn, &at);
-        // wo reads its input rows densely (stride qw); att rows have stride max_q
-        if (qw != f->max_q)
-            for (int i = 1; i < n; i++)
-                memmove(f->att + (size_t)i * qw, f->att + (size_t)i * f->max_q, sizeof(float) * (size_t)qw);
+        ilm_pool_run(f->pool, attn_task_fn, &at);              // att rows [n][nh*hd], dense
         matmul(f, &ly->wo, f->att, n, f->o, H);
-        for (int i = 0; i < n; i++) {
-            float *h = f->h + (size_t)i * H, *o = f->o + (size_t)i * H;
-            ilm_k->rmsnorm(o, o, ly->post_attn_norm, H, m->eps);
-            for (int d = 0; d < H; d++) h[d] += o[d];
-        }
+        run_tokens(&tt, ST_POST_ATTN);                         // h += RMSNorm(o, post_attention_norm)
 
         // ---- feed-forward (§2.2 / §2.5) ----
         if (m->n_expert) {
             moe_block(f, ly, n);
         } else {
-            for (int i = 0; i < n; i++)
-                ilm_k->rmsnorm(f->xn + (size_t)i * H, f->h + (size_t)i * H, ly->ffn_norm, H, m->eps);
-            mlp(f, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->o);
-            for (int i = 0; i < n; i++) {
-                float *h = f->h + (size_t)i * H, *o = f->o + (size_t)i * H;
-                ilm_k->rmsnorm(o, o, ly->post_ffw_norm, H, m->eps);
-                for (int d = 0; d < H; d++) h[d] += o[d];
-            }
+            run_tokens(&tt, ST_FFN_NORM);                      // xn = RMSNorm(h, ffn_norm)
+            mlp(f, &tt, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->o);
+            run_tokens(&tt, ST_POST_FFW);                      // h += RMSNorm(o, post_ffw_norm)
         }
 
         // ---- per-layer input (§2.4) ----
         if (m->ple_dim) {
-            const int P = m->ple_dim;
-            matmul(f, &ly->inp_gate, f->h, n, f->gate, P);
-            for (int i = 0; i < n; i++) {
-                float *g = f->gate + (size_t)i * P;
-                ilm_k->geglu(g, g, f->ple + (size_t)i * P * m->n_layer + (size_t)l * P, P);
-            }
+            matmul(f, &ly->inp_gate, f->h, n, f->gate, m->ple_dim);
+            run_tokens(&tt, ST_PLE_GATE);                      // g = gelu(g) ⊙ ple[l]
             matmul(f, &ly->proj, f->gate, n, f->o, H);
-            for (int i = 0; i < n; i++) {
-                float *h = f->h + (size_t)i * H, *o = f->o + (size_t)i * H;
-                ilm_k->rmsnorm(o, o, ly->ple_post_norm, H, m->eps);
-                for (int d = 0; d < H; d++) h[d] += o[d];
-            }
+            run_tokens(&tt, ST_PLE_POST);                      // h += RMSNorm(o, post_norm)
         }
-        if (ly->out_scale != 1.0f)
-            for (int i = 0; i < n; i++)
-                for (int d = 0; d < H; d++) f->h[(size_t)i * H + d] *= ly->out_scale;
+        if (ly->out_scale != 1.0f) run_tokens(&tt, ST_SCALE);  // h *= layer_output_scale
     }
     return 0;
 }

@@ -35,11 +35,30 @@ void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst) {
     for (int i = 0; i < n; i++) ilm_k->quantize_q8a(x + (size_t)i * ldx, K, dst + (size_t)i * (K / ILM_QK));
 }
 
+typedef struct {
+    const float *x;
+    int n, K, ldx;
+    ilm_q8a *dst;
+} quant_task;
+
+static void quant_task_fn(void *ctx, int ith, int nth) {
+    const quant_task *t = ctx;
+    int i0 = (int)((long)t->n * ith / nth), i1 = (int)((long)t->n * (ith + 1) / nth);
+    ilm_quantize_rows(t->x + (size_t)i0 * t->ldx, i1 - i0, t->K, t->ldx, t->dst + (size_t)i0 * (t->K / ILM_QK));
+}
+
+// Rows are independent: several rows are quantized on the pool, a single one inline.
+static void quantize_rows_pool(ilm_pool *pool, const float *x, int n, int K, ilm_q8a *dst) {
+    quant_task t = {x, n, K, K, dst};
+    if (n == 1) ilm_quantize_rows(x, 1, K, K, dst);
+    else ilm_pool_run(pool, quant_task_fn, &t);
+}
+
 void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *w, const float *x, int n, float *y,
                 int ldy) {
     ilm_mm_job j = {w, x, NULL, n, y, ldy};
     if (ilm_matmul_uses_q8(act_f32, w)) {
-        ilm_quantize_rows(x, n, w->m.cols, w->m.cols, qscratch);
+        quantize_rows_pool(pool, x, n, w->m.cols, qscratch);
         j.xq = qscratch;
     }
     ilm_mm_run(pool, &j, 1);
@@ -50,7 +69,7 @@ void ilm_matmul_shared(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const il
     ilm_mm_job jobs[8];
     bool need_q8 = false;
     for (int i = 0; i < nw && i < 8; i++) need_q8 |= ilm_matmul_uses_q8(act_f32, ws[i]);
-    if (need_q8) ilm_quantize_rows(x, n, ws[0]->m.cols, ws[0]->m.cols, qscratch);
+    if (need_q8) quantize_rows_pool(pool, x, n, ws[0]->m.cols, qscratch);
     for (int i = 0; i < nw && i < 8; i++)
         jobs[i] = (ilm_mm_job){ws[i], x, ilm_matmul_uses_q8(act_f32, ws[i]) ? qscratch : NULL, n, ys[i], ldys[i]};
     ilm_mm_run(pool, jobs, nw < 8 ? nw : 8);
