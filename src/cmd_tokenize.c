@@ -3,7 +3,7 @@
 //
 //   ironlm tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--ids] [--no-bos] [--no-parse-special] [--timing]
 //     --ids: the ids comma-separated on one line ("2,9259,1902\n").
-//     --timing: the vocabulary load and tokenization times on stderr (bench/README-tokenizer.md).
+//     --timing: the vocabulary load and tokenization times on stderr (bench/README.md, Tokenizer).
 //     otherwise: one line per token, "ID<TAB>PIECE", the piece's bytes with \n, \r, \t, \\ and
 //     other control bytes escaped (\xHH) so that every token stays on its line.
 //   ironlm detokenize -m MODEL.gguf --ids 2,17,300 [--no-render-special]

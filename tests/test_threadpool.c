@@ -442,7 +442,7 @@ TEST(pool_idle_uses_no_cpu) {
 
 // ---- benchmark: thread scaling of a memory-bound GEMV ---------------------------------------
 //
-// Opt-in (IRONLM_BENCH=1), see bench/README-threads.md. A Q4_0 matrix much bigger than the
+// Opt-in (IRONLM_BENCH=1), see bench/README.md, Threads and NUMA. A Q4_0 matrix much bigger than the
 // last-level cache (IRONLM_BENCH_MB, default 256 MiB of weights) times one quantized
 // vector with ilm_k->mm_q8, rows split with ilm_split_rows, weights placed and first-touched
 // by ilm_placed_alloc. For each thread count (IRONLM_BENCH_THREADS, e.g. "1,2,4,8,16";
