@@ -6,29 +6,9 @@
 
 #include "drafter.h"
 #include "engine.h"
+#include "fixture_json.h"
 #include "harness.h"
 #include "json.h"
-
-static ilm_json *load_json(const char *rel) {
-    size_t n;
-    char *s = t_read(t_fixture(rel), &n);
-    if (!s) {
-        t_fail(__FILE__, __LINE__, "cannot read %s", rel);
-        return NULL;
-    }
-    ilm_err err;
-    ilm_json *j = ilm_json_parse(s, n, &err);
-    free(s);
-    if (!j) t_fail(__FILE__, __LINE__, "%s: %s", rel, err.msg);
-    return j;
-}
-
-static int32_t *json_ids(const ilm_json *a, int *n) {
-    *n = (int)a->len;
-    int32_t *v = malloc(sizeof *v * (a->len + 1));
-    for (size_t i = 0; i < a->len; i++) v[i] = (int32_t)a->items[i].num;
-    return v;
-}
 
 // Opens verifier + drafter with an f32 KV cache (the references are float32).
 static int open_pair(const char *target, const char *drafter, ilm_engine *e, ilm_drafter **d) {
@@ -59,7 +39,7 @@ static int open_pair(const char *target, const char *drafter, ilm_engine *e, ilm
 // clean semantics: cache = positions < p) the agreement is only reported.
 static void check_chains(const char *target, const char *drafter, const char *ref, bool quirk, int max_ties,
                          int *agree_out, int *total_out) {
-    ilm_json *j = load_json(ref);
+    ilm_json *j = t_load_json(ref);
     if (!j) return;
     ilm_engine e;
     ilm_drafter *d;
@@ -74,7 +54,7 @@ static void check_chains(const char *target, const char *drafter, const char *re
     for (size_t pi = 0; prompts && pi < prompts->len; pi++) {
         const ilm_json *pr = &prompts->items[pi];
         int n;
-        int32_t *ids = json_ids(ilm_json_get(pr, "ids"), &n);
+        int32_t *ids = t_json_ids(ilm_json_get(pr, "ids"), &n);
         const ilm_json *chains = ilm_json_get(pr, "chains");
         int32_t *pos = malloc(sizeof *pos * (size_t)n);
         float *hidden = malloc(sizeof(float) * (size_t)n * H);

@@ -7,31 +7,11 @@
 
 #include "drafter.h"
 #include "engine.h"
+#include "fixture_json.h"
 #include "harness.h"
 #include "json.h"
 #include "sampler.h"
 #include "spec.h"
-
-static ilm_json *load_json(const char *rel) {
-    size_t n;
-    char *s = t_read(t_fixture(rel), &n);
-    if (!s) {
-        t_fail(__FILE__, __LINE__, "cannot read %s", rel);
-        return NULL;
-    }
-    ilm_err err;
-    ilm_json *j = ilm_json_parse(s, n, &err);
-    free(s);
-    if (!j) t_fail(__FILE__, __LINE__, "%s: %s", rel, err.msg);
-    return j;
-}
-
-static int32_t *json_ids(const ilm_json *a, int *n) {
-    *n = a ? (int)a->len : 0;
-    int32_t *v = malloc(sizeof *v * (*n + 1));
-    for (int i = 0; i < *n; i++) v[i] = (int32_t)a->items[i].num;
-    return v;
-}
 
 static int open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d) {
     ilm_engine_opts o;
@@ -152,13 +132,13 @@ static void check_lossless(const char *target, const char *drafter, const int32_
 }
 
 static void check_hf_pair(const char *drafter, const char *ref_rel) {
-    ilm_json *j = load_json(ref_rel);
+    ilm_json *j = t_load_json(ref_rel);
     if (!j) return;
     const ilm_json *prompts = ilm_json_get(j, "prompts");
     for (size_t p = 0; prompts && p < prompts->len; p++) {
         int n, ng;
-        int32_t *ids = json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
-        int32_t *want = json_ids(ilm_json_get(&prompts->items[p], "greedy32"), &ng);
+        int32_t *ids = t_json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
+        int32_t *want = t_json_ids(ilm_json_get(&prompts->items[p], "greedy32"), &ng);
         check_lossless("hf/dense-f32.gguf", drafter, ids, n, want, ng, ng, NULL, NULL, ILM_TYPE_F32, 0.0f);
         free(ids);
         free(want);
@@ -177,15 +157,15 @@ TEST(spec_lossless_ik_drafters) {
     for (int t = 0; t < 4; t++) {
         char rel[160];
         snprintf(rel, sizeof rel, "ik/refs/greedy/dense-%s.json", targets[t]);
-        ilm_json *j = load_json(rel);
+        ilm_json *j = t_load_json(rel);
         if (!j) continue;
         const ilm_json *prompts = ilm_json_get(j, "prompts");
         for (size_t p = 0; prompts && p < prompts->len; p++) {
             const ilm_json *pr = &prompts->items[p];
             int n, ng;
-            int32_t *ids = json_ids(ilm_json_get(pr, "prompt_ids"), &n);
+            int32_t *ids = t_json_ids(ilm_json_get(pr, "prompt_ids"), &n);
             const ilm_json *inc = ilm_json_get(pr, "ik_incremental");
-            int32_t *want = json_ids(ilm_json_get(inc, "generated"), &ng);
+            int32_t *want = t_json_ids(ilm_json_get(inc, "generated"), &ng);
             int exact = ng;
             for (int d = 0; d < 3; d++) {
                 char target[160], drafter[160];
@@ -207,7 +187,7 @@ static void check_trained(const char *dir, const char *name, const char *target,
                           long peer_drafted) {
     char rel[160];
     snprintf(rel, sizeof rel, "models/%s/%s-ref.json", dir, name);
-    ilm_json *j = load_json(rel);
+    ilm_json *j = t_load_json(rel);
     if (!j) return;
     long acc = 0, drafted = 0;
     const ilm_json *prompts = ilm_json_get(j, "prompts");
@@ -216,8 +196,8 @@ static void check_trained(const char *dir, const char *name, const char *target,
     snprintf(d, sizeof d, "models/%s/%s", dir, drafter);
     for (size_t p = 0; prompts && p < prompts->len; p++) {
         int n, ng;
-        int32_t *ids = json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
-        int32_t *want = json_ids(ilm_json_get(&prompts->items[p], "greedy64"), &ng);
+        int32_t *ids = t_json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
+        int32_t *want = t_json_ids(ilm_json_get(&prompts->items[p], "greedy64"), &ng);
         check_lossless(t, d, ids, n, want, ng, ng, &acc, &drafted, ILM_TYPE_F16, 0.05f);
         free(ids);
         free(want);
@@ -263,10 +243,10 @@ TEST(spec_autotune_on_off) {
         ilm_drafter_free(d);
         ilm_engine_close(&e);
     }
-    ilm_json *j = load_json("models/pyc80m/pyc80m-ref.json");
+    ilm_json *j = t_load_json("models/pyc80m/pyc80m-ref.json");
     if (j && open_pair("models/pyc80m/pyc80m-q8_0.gguf", "models/pyc80m/pyc80m-mtp-q8_0.gguf", ILM_TYPE_F16, &e, &d) == 0) {
         int n;
-        int32_t *ids = json_ids(ilm_json_get(ilm_json_at(ilm_json_get(j, "prompts"), 0), "ids"), &n);
+        int32_t *ids = t_json_ids(ilm_json_get(ilm_json_at(ilm_json_get(j, "prompts"), 0), "ids"), &n);
         free(generate(&e, d, 4, true, 0, 0, ids, n, 160, &st));
         CHECK_MSG(st.final_draft_max > 0, "trained pyc80m drafter: autotune turned drafting off");
         free(ids);

@@ -9,6 +9,7 @@
 
 #include "cmd_tokenize.h"
 #include "gguf.h"
+#include "fixture_json.h"
 #include "harness.h"
 #include "json.h"
 #include "tokenizer.h"
@@ -26,18 +27,6 @@ static ilm_tokenizer *load_vocab(const char *rel) {
     int rc = ilm_tokenizer_load_file(&t, t_fixture(rel), &err);
     CHECK_MSG(rc == 0, "loading %s: %s", rel, err.msg);
     return rc ? NULL : t;
-}
-
-static ilm_json *load_json(const char *rel) {
-    size_t n;
-    char *text = t_read(t_fixture(rel), &n);
-    CHECK_MSG(text != NULL, "cannot read %s", t_fixture(rel));
-    if (!text) return NULL;
-    ilm_err err = {{0}};
-    ilm_json *j = ilm_json_parse(text, n, &err);
-    CHECK_MSG(j != NULL, "%s: %s", rel, err.msg);
-    free(text);
-    return j;
 }
 
 // Tokenizes and compares with a JSON array of ids; reports the first difference.
@@ -84,7 +73,7 @@ static bool round_trips(const ilm_tokenizer *t, const char *text, size_t len, in
 
 TEST(tokenizer_real_vocab_matches_ik) {
     ilm_tokenizer *t = load_vocab(REAL_VOCAB);
-    ilm_json *ref = load_json(REAL_REF);
+    ilm_json *ref = t_load_json(REAL_REF);
     if (!t || !ref) goto done;
     const ilm_json *cases = ilm_json_get(ref, "cases");
     CHECK(cases && cases->len == 56);
@@ -102,7 +91,7 @@ done:
 
 TEST(tokenizer_tok1024_matches_ik_in_every_mode) {
     ilm_tokenizer *t = load_vocab(TINY_VOCAB);
-    ilm_json *ref = load_json(TINY_REF);
+    ilm_json *ref = t_load_json(TINY_REF);
     if (!t || !ref) goto done;
     const ilm_json *strings = ilm_json_get(ref, "strings");
     CHECK(strings && strings->len == 24);
@@ -130,7 +119,7 @@ TEST(tokenizer_round_trips_reference_texts) {
     const char *vocabs[2][2] = {{REAL_VOCAB, REAL_REF}, {TINY_VOCAB, TINY_REF}};
     for (int v = 0; v < 2; v++) {
         ilm_tokenizer *t = load_vocab(vocabs[v][0]);
-        ilm_json *ref = load_json(vocabs[v][1]);
+        ilm_json *ref = t_load_json(vocabs[v][1]);
         if (t && ref) {
             const ilm_json *list = ilm_json_get(ref, v == 0 ? "cases" : "strings");
             for (size_t i = 0; list && i < list->len; i++) {
@@ -159,7 +148,7 @@ TEST(tokenizer_model_prompts_match_references) {
     };
     for (size_t m = 0; m < sizeof pairs / sizeof pairs[0]; m++) {
         ilm_tokenizer *t = load_vocab(pairs[m][0]);
-        ilm_json *ref = load_json(pairs[m][1]);
+        ilm_json *ref = t_load_json(pairs[m][1]);
         const ilm_json *prompts = ilm_json_get(ref, "prompts");
         CHECK_MSG(prompts && prompts->len >= 3, "%s", pairs[m][1]);
         for (size_t i = 0; t && prompts && i < prompts->len; i++) {
@@ -192,7 +181,7 @@ TEST(tokenizer_pieces_match_ik) {
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char rel[128];
         snprintf(rel, sizeof rel, "ik/refs/greedy/%s.json", files[f]);
-        ilm_json *ref = load_json(rel);
+        ilm_json *ref = t_load_json(rel);
         const ilm_json *prompts = ilm_json_get(ref, "prompts");
         for (size_t i = 0; prompts && i < prompts->len; i++) {
             const ilm_json *p = &prompts->items[i], *run = ilm_json_get(p, "ik_incremental");

@@ -8,31 +8,11 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fixture_json.h"
 #include "harness.h"
 #include "json.h"
 #include "sampler.h"
 #include "spec.h"
-
-static ilm_json *load_json(const char *rel) {
-    size_t n;
-    char *s = t_read(t_fixture(rel), &n);
-    if (!s) {
-        t_fail(__FILE__, __LINE__, "cannot read %s", rel);
-        return NULL;
-    }
-    ilm_err err;
-    ilm_json *j = ilm_json_parse(s, n, &err);
-    free(s);
-    if (!j) t_fail(__FILE__, __LINE__, "%s: %s", rel, err.msg);
-    return j;
-}
-
-static int32_t *json_ids(const ilm_json *a, int *n) {
-    *n = a ? (int)a->len : 0;
-    int32_t *v = malloc(sizeof *v * (*n + 1));
-    for (int i = 0; i < *n; i++) v[i] = (int32_t)a->items[i].num;
-    return v;
-}
 
 static float *read_f32(const char *rel, size_t off, size_t count) {
     size_t n;
@@ -136,7 +116,7 @@ static void check_hf(const char *name) {
     char rel[128], lrel[128];
     snprintf(rel, sizeof rel, "hf/%s-ref.json", name);
     snprintf(lrel, sizeof lrel, "hf/%s-logits.f32", name);
-    ilm_json *j = load_json(rel);
+    ilm_json *j = t_load_json(rel);
     if (!j) return;
     char model[128];
     snprintf(model, sizeof model, "hf/%s-f32.gguf", name);
@@ -149,7 +129,7 @@ static void check_hf(const char *name) {
     for (size_t p = 0; prompts && p < prompts->len; p++) {
         const ilm_json *pr = &prompts->items[p];
         int n;
-        int32_t *ids = json_ids(ilm_json_get(pr, "ids"), &n);
+        int32_t *ids = t_json_ids(ilm_json_get(pr, "ids"), &n);
         int V = (int)ilm_json_get(pr, "n_vocab")->num;
         CHECK_EQ(V, e.model->n_vocab);
         float *ref = read_f32(lrel, (size_t)ilm_json_get(pr, "logits_offset_bytes")->num, (size_t)n * V);
@@ -159,7 +139,7 @@ static void check_hf(const char *name) {
             CHECK_MSG(d <= 2e-3, "%s prompt %zu: max |logit diff| %g > 2e-3", name, p, d);
         }
         int ng;
-        int32_t *want = json_ids(ilm_json_get(pr, "greedy32"), &ng);
+        int32_t *want = t_json_ids(ilm_json_get(pr, "greedy32"), &ng);
         int32_t *gen = greedy(&e, NULL, 0, ids, n, ng, NULL);
         CHECK_MSG(!memcmp(gen, want, sizeof(int32_t) * (size_t)ng), "%s prompt %zu: greedy32 differs", name, p);
         free(gen);
@@ -179,7 +159,7 @@ TEST(verifier_hf_moe_matches_transformers) { check_hf("moe"); }
 
 // The CLI contract: `run --tokens ... --ids` prints the greedy ids on one line.
 TEST(verifier_cli_run_ids_and_logits) {
-    ilm_json *j = load_json("hf/dense-ref.json");
+    ilm_json *j = t_load_json("hf/dense-ref.json");
     if (!j) return;
     const ilm_json *pr = ilm_json_at(ilm_json_get(j, "prompts"), 0);
     const ilm_json *ids = ilm_json_get(pr, "ids"), *g = ilm_json_get(pr, "greedy32");
@@ -217,7 +197,7 @@ TEST(verifier_cli_run_ids_and_logits) {
 static int moe_cut(const char *model, const char *seq, int n) {
     char rel[160];
     snprintf(rel, sizeof rel, "ik/refs/logits/%s/router_gaps.json", model);
-    ilm_json *j = load_json(rel);
+    ilm_json *j = t_load_json(rel);
     if (!j) return n;
     const ilm_json *s = ilm_json_get(ilm_json_get(j, "sequences"), seq);
     int cut = n;
@@ -264,10 +244,10 @@ static void check_ik(const char *model, bool act_f32, double tol) {
     const char *seqs[] = {"seq_a", "seq_b", "seq_c"};
     for (int s = 0; s < 3; s++) {
         snprintf(rel, sizeof rel, "ik/refs/logits/%s/%s.numpy_f64.json", model, seqs[s]);
-        ilm_json *j = load_json(rel);
+        ilm_json *j = t_load_json(rel);
         if (!j) continue;
         int n;
-        int32_t *ids = json_ids(ilm_json_get(j, "tokens"), &n);
+        int32_t *ids = t_json_ids(ilm_json_get(j, "tokens"), &n);
         snprintf(rel, sizeof rel, "ik/refs/logits/%s/%s.numpy_f64.f32", model, seqs[s]);
         float *ref = read_f32(rel, 0, (size_t)n * 1024);
         float *got = logits_of(&e, ids, n);
@@ -321,10 +301,10 @@ TEST(verifier_ik_q8_activations_close_to_numpy) {
         const char *seqs[] = {"seq_a", "seq_b", "seq_c"};
         for (int s = 0; s < 3; s++) {
             snprintf(rel, sizeof rel, "ik/refs/logits/%s/%s.numpy_f64.json", peers[m].model, seqs[s]);
-            ilm_json *j = load_json(rel);
+            ilm_json *j = t_load_json(rel);
             if (!j) continue;
             int n;
-            int32_t *ids = json_ids(ilm_json_get(j, "tokens"), &n);
+            int32_t *ids = t_json_ids(ilm_json_get(j, "tokens"), &n);
             snprintf(rel, sizeof rel, "ik/refs/logits/%s/%s.numpy_f64.f32", peers[m].model, seqs[s]);
             float *ref = read_f32(rel, 0, (size_t)n * 1024);
             float *got = logits_of(&e, ids, n);
@@ -356,7 +336,7 @@ TEST(verifier_ik_q8_activations_close_to_numpy) {
 static void check_trained(const char *dir, const char *name, const char *file) {
     char rel[160];
     snprintf(rel, sizeof rel, "models/%s/%s-ref.json", dir, name);
-    ilm_json *j = load_json(rel);
+    ilm_json *j = t_load_json(rel);
     if (!j) return;
     snprintf(rel, sizeof rel, "models/%s/%s", dir, file);
     ilm_engine e;
@@ -368,8 +348,8 @@ static void check_trained(const char *dir, const char *name, const char *file) {
     int exact = 0;
     for (size_t p = 0; prompts && p < prompts->len; p++) {
         int n, ng;
-        int32_t *ids = json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
-        int32_t *want = json_ids(ilm_json_get(&prompts->items[p], "greedy64"), &ng);
+        int32_t *ids = t_json_ids(ilm_json_get(&prompts->items[p], "ids"), &n);
+        int32_t *want = t_json_ids(ilm_json_get(&prompts->items[p], "greedy64"), &ng);
         int32_t *gen = greedy(&e, NULL, 0, ids, n, ng, NULL);
         int k = 0;
         while (k < ng && gen[k] == want[k]) k++;
