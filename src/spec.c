@@ -44,17 +44,7 @@ static double predicted_rate(const autotune *a, int N) {
     return secs > 0 ? tokens / secs : 0;
 }
 
-static int autotune_pick(autotune *a) {
-    a->round++;
-    if (a->round <= 3) return 0;              // measure plain decoding first
-    if (a->warm < 3 * a->max) {               // then every length three times
-        a->warm++;
-        return a->max - (a->warm - 1) % a->max;
-    }
-    if (a->round % 8 == 0) {                  // explore
-        a->explore_next = a->explore_next % a->max + 1;
-        return a->explore_next;
-    }
+static int autotune_best(const autotune *a) {
     int best = 0;
     double r0 = predicted_rate(a, 0), rb = r0;
     for (int n = 1; n <= a->max; n++) {
@@ -67,20 +57,18 @@ static int autotune_pick(autotune *a) {
     return rb > 1.05 * r0 ? best : 0;
 }
 
-static int autotune_best(const autotune *a) {
-    if (getenv("ILM_AT_DEBUG")) {
-        for (int n = 0; n <= a->max; n++)
-            fprintf(stderr, "N=%d rate %.1f t_verify %.3g ms (%d) tried %ld ok %ld\n", n, predicted_rate(a, n), a->t_verify[n + 1] * 1e3, a->n_verify[n + 1], a->tried[n], a->ok[n]);
-        fprintf(stderr, "t_draft %.3g ms\n", a->t_draft * 1e3);
+static int autotune_pick(autotune *a) {
+    a->round++;
+    if (a->round <= 3) return 0;              // measure plain decoding first
+    if (a->warm < 3 * a->max) {               // then every length three times
+        a->warm++;
+        return a->max - (a->warm - 1) % a->max;
     }
-    int best = 0;
-    double r0 = predicted_rate(a, 0), rb = r0;
-    for (int n = 1; n <= a->max; n++)
-        if (predicted_rate(a, n) > rb) {
-            rb = predicted_rate(a, n);
-            best = n;
-        }
-    return rb > 1.05 * r0 ? best : 0;
+    if (a->round % 8 == 0) {                  // explore
+        a->explore_next = a->explore_next % a->max + 1;
+        return a->explore_next;
+    }
+    return autotune_best(a);
 }
 
 // --- generation -------------------------------------------------------------------------------
