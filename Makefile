@@ -98,7 +98,7 @@ fuzz:
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 
 demo: ironlm
-	./ironlm run -m models/pycoder-q8_0.gguf --draft models/pycoder-mtp-q8_0.gguf -f models/demo-prompt.txt -n 160 --temp 0
+	./ironlm run -m models/pycoder-q8_0.gguf --draft models/pycoder-mtp-q8_0.gguf -f models/demo-prompt.txt -n 96 --temp 0
 
 bench: ironlm
 	./ironlm bench --kernels
