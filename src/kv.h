@@ -30,4 +30,4 @@ int ilm_kv_init(ilm_kv *kv, const ilm_model *m, int n_ctx, int max_batch, int ty
 void ilm_kv_free(ilm_kv *kv);
 // Forgets every position >= n_pos (speculative rollback; 0 clears the cache).
 void ilm_kv_truncate(ilm_kv *kv, int n_pos);
-static inline size_t ilm_kv_elem_size(const ilm_kv *kv) { return kv->type == 1 ? 2 : 4; }
+static inline size_t ilm_kv_elem_size(const ilm_kv *kv) { return kv->type == ILM_TYPE_F16 ? 2 : 4; }

@@ -6,30 +6,9 @@
 
 #include "drafter.h"
 #include "engine.h"
-#include "fixture_json.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "json.h"
-
-// Opens verifier + drafter with an f32 KV cache (the references are float32).
-static int open_pair(const char *target, const char *drafter, ilm_engine *e, ilm_drafter **d) {
-    ilm_engine_opts o;
-    ilm_engine_opts_default(&o);
-    o.model = t_fixture(target);
-    o.kv_type = ILM_TYPE_F32;
-    o.verbose = false;
-    o.n_ctx = 512;
-    ilm_err err;
-    if (ilm_engine_open(e, &o, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return -1;
-    }
-    if (ilm_drafter_load(d, t_fixture(drafter), e->model, e->pool, false, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        ilm_engine_close(e);
-        return -1;
-    }
-    return 0;
-}
 
 // For every position p of every prompt: input ids[p], conditioning = final-normed hidden
 // state at p-1, position p. With `quirk` the drafter attends as the fixture generator did
@@ -43,7 +22,7 @@ static void check_chains(const char *target, const char *drafter, const char *re
     if (!j) return;
     ilm_engine e;
     ilm_drafter *d;
-    if (open_pair(target, drafter, &e, &d)) {
+    if (t_open_pair(target, drafter, ILM_TYPE_F32, &e, &d)) {
         ilm_json_free(j);
         return;
     }

@@ -7,43 +7,11 @@
 
 #include "drafter.h"
 #include "engine.h"
-#include "fixture_json.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "json.h"
 #include "sampler.h"
 #include "spec.h"
-
-static int open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d) {
-    ilm_engine_opts o;
-    ilm_engine_opts_default(&o);
-    o.model = t_fixture(target);
-    o.kv_type = kv_type;
-    o.verbose = false;
-    o.n_ctx = 512;
-    ilm_err err;
-    if (ilm_engine_open(e, &o, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return -1;
-    }
-    *d = NULL;
-    if (drafter && ilm_drafter_load(d, t_fixture(drafter), e->model, e->pool, false, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        ilm_engine_close(e);
-        return -1;
-    }
-    return 0;
-}
-
-typedef struct {
-    int32_t *out;
-    int n;
-} collect;
-
-static int collect_token(void *ctx, int32_t t) {
-    collect *c = ctx;
-    c->out[c->n++] = t;
-    return 0;
-}
 
 static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool autotune, float temp, uint64_t seed,
                          const int32_t *ids, int n, int n_gen, ilm_gen_stats *st) {
@@ -56,8 +24,8 @@ static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool auto
     sp.seed = seed;
     ilm_err err;
     ilm_sampler_init(&s, &sp, &err);
-    collect c = {calloc((size_t)n_gen + 1, sizeof(int32_t)), 0};
-    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, autotune, collect_token, &c};
+    t_collect c = {calloc((size_t)n_gen + 1, sizeof(int32_t)), 0};
+    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, autotune, t_collect_token, &c};
     ilm_kv_truncate(&e->kv[0], 0);
     if (ilm_generate(e, d, &s, ids, n, &o, st, &err)) t_fail(__FILE__, __LINE__, "%s", err.msg);
     ilm_sampler_free(&s);
@@ -100,7 +68,7 @@ static void check_lossless(const char *target, const char *drafter, const int32_
                            int n_ref, int exact_prefix, long *acc, long *drafted, int kv_type, float tie) {
     ilm_engine e;
     ilm_drafter *d;
-    if (open_pair(target, drafter, kv_type, &e, &d)) return;
+    if (t_open_pair(target, drafter, kv_type, &e, &d)) return;
     ilm_gen_stats st;
     int32_t *plain = generate(&e, NULL, 0, false, 0, 0, ids, n, n_ref, &st);
     int k = 0;
@@ -237,14 +205,14 @@ TEST(spec_autotune_on_off) {
     ilm_drafter *d;
     ilm_gen_stats st;
     int32_t prompt[] = {2, 459, 592, 278, 417, 270, 718, 344, 975, 284, 338};
-    if (open_pair("hf/dense-f32.gguf", "hf/mtp-plain-f32.gguf", ILM_TYPE_F16, &e, &d) == 0) {
+    if (t_open_pair("hf/dense-f32.gguf", "hf/mtp-plain-f32.gguf", ILM_TYPE_F16, &e, &d) == 0) {
         free(generate(&e, d, 4, true, 0, 0, prompt, 11, 96, &st));
         CHECK_MSG(st.final_draft_max == 0, "never-accepted drafter: autotune kept draft length %d", st.final_draft_max);
         ilm_drafter_free(d);
         ilm_engine_close(&e);
     }
     ilm_json *j = t_load_json("models/pyc80m/pyc80m-ref.json");
-    if (j && open_pair("models/pyc80m/pyc80m-q8_0.gguf", "models/pyc80m/pyc80m-mtp-q8_0.gguf", ILM_TYPE_F16, &e, &d) == 0) {
+    if (j && t_open_pair("models/pyc80m/pyc80m-q8_0.gguf", "models/pyc80m/pyc80m-mtp-q8_0.gguf", ILM_TYPE_F16, &e, &d) == 0) {
         int n;
         int32_t *ids = t_json_ids(ilm_json_get(ilm_json_at(ilm_json_get(j, "prompts"), 0), "ids"), &n);
         free(generate(&e, d, 4, true, 0, 0, ids, n, 160, &st));
@@ -263,7 +231,7 @@ TEST(spec_autotune_on_off) {
 TEST(spec_sampling_preserves_distribution) {
     ilm_engine e;
     ilm_drafter *d;
-    if (open_pair("models/pycoder/pycoder-bf16.gguf", "models/pycoder/pycoder-mtp-bf16.gguf", ILM_TYPE_F16, &e, &d))
+    if (t_open_pair("models/pycoder/pycoder-bf16.gguf", "models/pycoder/pycoder-mtp-bf16.gguf", ILM_TYPE_F16, &e, &d))
         return;
     const int V = e.model->n_vocab, runs = 1500;
     int32_t prompt[] = {2, 621, 2797, 271};

@@ -9,7 +9,7 @@
 
 #include "cmd_tokenize.h"
 #include "gguf.h"
-#include "fixture_json.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "json.h"
 #include "tokenizer.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "fixture_json.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "json.h"
 #include "sampler.h"
@@ -81,17 +81,6 @@ static int32_t argmax(const float *x, int n) {
     return b;
 }
 
-typedef struct {
-    int32_t *out;
-    int n;
-} collect;
-
-static int collect_token(void *ctx, int32_t t) {
-    collect *c = ctx;
-    c->out[c->n++] = t;
-    return 0;
-}
-
 // Greedy continuation through the generation loop (plain or speculative).
 static int32_t *greedy(ilm_engine *e, ilm_drafter *d, int draft_max, const int32_t *ids, int n, int n_gen,
                        ilm_gen_stats *st_out) {
@@ -100,8 +89,8 @@ static int32_t *greedy(ilm_engine *e, ilm_drafter *d, int draft_max, const int32
     sp.temperature = 0;
     ilm_err err;
     ilm_sampler_init(&s, &sp, &err);
-    collect c = {calloc((size_t)n_gen + 1, sizeof(int32_t)), 0};
-    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, false, collect_token, &c};
+    t_collect c = {calloc((size_t)n_gen + 1, sizeof(int32_t)), 0};
+    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, false, t_collect_token, &c};
     ilm_gen_stats st;
     ilm_kv_truncate(&e->kv[0], 0);
     if (ilm_generate(e, d, &s, ids, n, &o, &st, &err)) t_fail(__FILE__, __LINE__, "%s", err.msg);

@@ -1,0 +1,54 @@
+// fixture_util.c — see fixture_util.h.
+#include "fixture_util.h"
+
+#include <stdlib.h>
+
+#include "harness.h"
+
+ilm_json *t_load_json(const char *rel) {
+    size_t n;
+    char *s = t_read(t_fixture(rel), &n);
+    if (!s) {
+        t_fail(__FILE__, __LINE__, "cannot read %s", rel);
+        return NULL;
+    }
+    ilm_err err;
+    ilm_json *j = ilm_json_parse(s, n, &err);
+    free(s);
+    if (!j) t_fail(__FILE__, __LINE__, "%s: %s", rel, err.msg);
+    return j;
+}
+
+int32_t *t_json_ids(const ilm_json *a, int *n) {
+    *n = a ? (int)a->len : 0;
+    int32_t *v = malloc(sizeof *v * (size_t)(*n + 1));
+    for (int i = 0; v && i < *n; i++) v[i] = (int32_t)a->items[i].num;
+    return v;
+}
+
+int t_open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d) {
+    ilm_engine_opts o;
+    ilm_engine_opts_default(&o);
+    o.model = t_fixture(target);
+    o.kv_type = kv_type;
+    o.verbose = false;
+    o.n_ctx = 512;
+    ilm_err err;
+    if (ilm_engine_open(e, &o, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return -1;
+    }
+    *d = NULL;
+    if (drafter && ilm_drafter_load(d, t_fixture(drafter), e->model, e->pool, false, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        ilm_engine_close(e);
+        return -1;
+    }
+    return 0;
+}
+
+int t_collect_token(void *ctx, int32_t t) {
+    t_collect *c = ctx;
+    c->out[c->n++] = t;
+    return 0;
+}

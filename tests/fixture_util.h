@@ -1,0 +1,23 @@
+// fixture_util.h — what the end-to-end tests share: reading the JSON references of
+// ../shared/fixtures, opening a verifier (+ drafter) from the fixtures, collecting tokens.
+#pragma once
+#include <stdint.h>
+
+#include "drafter.h"
+#include "engine.h"
+#include "json.h"
+
+// Parses fixture file `rel`; on failure records a test failure and returns NULL.
+ilm_json *t_load_json(const char *rel);
+// A JSON array of integers as a malloc'd int32 array (*n elements; NULL array -> 0).
+int32_t *t_json_ids(const ilm_json *a, int *n);
+// Opens fixture `target` (context 512, quiet) and, if `drafter` is not NULL, its drafter
+// (*d = NULL otherwise). Records a failure and returns -1 on error.
+int t_open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d);
+
+// ilm_gen_opts.on_token callback appending to a caller-sized array.
+typedef struct {
+    int32_t *out;
+    int n;
+} t_collect;
+int t_collect_token(void *ctx, int32_t t);
