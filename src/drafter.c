@@ -40,6 +40,8 @@ struct ilm_drafter {
     int32_t *bucket_tokens;   // [n_centroids][bucket]
     // scratch
     float *xin, *x, *a, *q, *att, *o, *gbuf, *ubuf, *y, *logits, *cs_swa, *cs_full, *scores, *cscore, *cand;
+    float *chain_g;           // [2][H_t] conditioning vectors of a chain
+    int *selc;                // [top_k] chosen centroids
     ilm_q8a *qa;
     int max_k;
     bool fixture_mask_quirk;  // see ilm_drafter_emulate_fixture_mask
@@ -303,8 +305,10 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     d->cscore = calloc((size_t)(d->n_centroids + 1), f4);
     d->cand = calloc((size_t)(d->top_k * d->bucket + 1), f4);
     d->qa = calloc((size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
+    d->chain_g = calloc((size_t)2 * d->Ht, f4);
+    d->selc = calloc((size_t)(d->top_k + 1), sizeof(int));
     if (!d->xin || !d->x || !d->a || !d->q || !d->att || !d->o || !d->gbuf || !d->ubuf || !d->y || !d->logits ||
-        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa) {
+        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa || !d->chain_g || !d->selc) {
         ilm_fail(err, "out of memory");
         goto fail;
     }
@@ -327,7 +331,7 @@ void ilm_drafter_free(ilm_drafter *d) {
         for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
     }
     void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->cs_swa,
-                  d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens};
+                  d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     ilm_model_free(d->own);
     free(d);
@@ -409,7 +413,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
     if (d->n_centroids) {
         // §4.4: top-k centroids, exact logits for their tokens, everything else min - 1.
         mm(d, &d->centroids, d->y, d->cscore);
-        int *selc = malloc(sizeof(int) * (size_t)d->top_k);
+        int *selc = d->selc;
         for (int k = 0; k < d->top_k; k++) {
             int b = -1;
             for (int c = 0; c < d->n_centroids; c++) {
@@ -446,7 +450,6 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
                 for (int j = 0; j < d->bucket; j++)
                     logits[d->bucket_tokens[selc[k] * d->bucket + j]] = d->cand[k * d->bucket + j];
         }
-        free(selc);
         return best;
     }
     mm(d, &d->embd, d->y, lg);
@@ -463,9 +466,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
 
 int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float *g0, int pos, int n, float p_min,
                       int32_t *drafts, float *confs) {
-    float *g = malloc(sizeof(float) * (size_t)d->Ht * 2);
-    if (!g) return 0;
-    float *gn = g + d->Ht;
+    float *g = d->chain_g, *gn = g + d->Ht;
     memcpy(g, g0, sizeof(float) * (size_t)d->Ht);
     int32_t tok = t0;
     int count = 0;
@@ -480,6 +481,5 @@ int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float 
         tok = dt;
         memcpy(g, gn, sizeof(float) * (size_t)d->Ht);
     }
-    free(g);
     return count;
 }

@@ -37,6 +37,7 @@ struct ilm_fwd {
     float *mden;                    // [B][H] dense branch
     float *gx, *gu, *gy;            // gathered expert inputs / gate-up / outputs [B*topk][...]
     int *gidx;                      // [B*topk] assignment -> (token, k)
+    ilm_mm_job *moe_jobs;           // [E] one product per used expert
     // final rows
     float *yrows;                   // [B][H]
 };
@@ -177,7 +178,8 @@ int ilm_fwd_create(ilm_fwd **out, const ilm_model *m, ilm_pool *pool, const ilm_
         f->gu = zalloc(B * topk * 2 * (size_t)m->n_ff_exp * 4, err);
         f->gy = zalloc(B * topk * H * 4, err);
         f->gidx = zalloc(B * topk * sizeof(int), err);
-        ok = f->router && f->sel && f->selw && f->mden && f->gx && f->gu && f->gy && f->gidx;
+        f->moe_jobs = zalloc((size_t)m->n_expert * sizeof(ilm_mm_job), err);
+        ok = f->router && f->sel && f->selw && f->mden && f->gx && f->gu && f->gy && f->gidx && f->moe_jobs;
     }
     if (!ok) {
         ilm_fwd_free(f);
@@ -191,7 +193,7 @@ void ilm_fwd_free(ilm_fwd *f) {
     if (!f) return;
     void *ps[] = {f->h, f->xn, f->x0, f->q, f->k, f->v, f->att, f->o, f->gate, f->up, f->ple, f->ple_ctx, f->cs_swa,
                   f->cs_full, f->qa, f->scores, f->yrows, f->router, f->sel, f->selw, f->mden, f->gx, f->gu,
-                  f->gy, f->gidx};
+                  f->gy, f->gidx, f->moe_jobs};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     free(f);
 }
@@ -364,7 +366,7 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
         count[e] = n_assign - first[e];
     }
     // gate_up for every used expert in one dispatch, then down in another
-    ilm_mm_job *jobs = malloc(sizeof *jobs * (size_t)E);
+    ilm_mm_job *jobs = f->moe_jobs;
     int nj = 0;
     bool q8 = q8_path(f, &ly->exp_gate_up[0]);
     if (q8) ilm_quantize_rows(f->gx, n_assign, H, H, f->qa);
@@ -387,7 +389,6 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
                                   q8 ? f->qa + (size_t)first[e] * (Fe / ILM_QK) : NULL, count[e],
                                   f->gy + (size_t)first[e] * H, H};
     ilm_mm_run(f->pool, jobs, nj);
-    free(jobs);
     // combine per token in selection order (deterministic), then the two norms and the residual
     int *where = f->sel;  // reuse: assignment index per (token, k)
     for (int a = 0; a < n_assign; a++) where[f->gidx[a]] = a;

@@ -1,7 +1,10 @@
 // fixture_util.c — see fixture_util.h.
 #include "fixture_util.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -51,4 +54,34 @@ int t_collect_token(void *ctx, int32_t t) {
     t_collect *c = ctx;
     c->out[c->n++] = t;
     return 0;
+}
+
+// Top-2 margin and runner-up of the logits after ids + gen[0..k).
+void t_top2_after(ilm_engine *e, const int32_t *ids, int n, const int32_t *gen, int k, float *margin, int32_t *second) {
+    const int V = e->model->n_vocab;
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)(n + k)), *pos = malloc(sizeof(int32_t) * (size_t)(n + k));
+    bool *want = calloc((size_t)(n + k), sizeof(bool));
+    float *lg = malloc(sizeof(float) * (size_t)V);
+    memcpy(seq, ids, sizeof(int32_t) * (size_t)n);
+    memcpy(seq + n, gen, sizeof(int32_t) * (size_t)k);
+    for (int i = 0; i < n + k; i++) pos[i] = i;
+    want[n + k - 1] = true;
+    ilm_kv *kv = &e->kv[0];
+    ilm_kv_truncate(kv, 0);
+    ilm_batch b = {n + k, seq, pos, NULL, want};
+    ilm_err err;
+    *margin = INFINITY;
+    *second = -1;
+    if (ilm_forward(e->fwd, &kv, 1, &b, lg, NULL, &err) == 0) {
+        int32_t a = 0;
+        for (int v = 1; v < V; v++)
+            if (lg[v] > lg[a]) a = v;
+        for (int v = 0; v < V; v++)
+            if (v != a && (*second < 0 || lg[v] > lg[*second])) *second = v;
+        *margin = lg[a] - lg[*second];
+    }
+    free(seq);
+    free(pos);
+    free(want);
+    free(lg);
 }

@@ -21,3 +21,7 @@ typedef struct {
     int n;
 } t_collect;
 int t_collect_token(void *ctx, int32_t t);
+// Greedy runner-up after ids[0..n) + gen[0..k) (from an empty cache of sequence 0): the
+// margin between the top two logits and the runner-up's id (lowest id on ties).
+void t_top2_after(ilm_engine *e, const int32_t *ids, int n, const int32_t *gen, int k, float *margin,
+                  int32_t *second);

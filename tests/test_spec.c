@@ -32,36 +32,6 @@ static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool auto
     return c.out;
 }
 
-// Top-2 margin and runner-up of the logits after ids + gen[0..k).
-static void top2_at(ilm_engine *e, const int32_t *ids, int n, const int32_t *gen, int k, float *margin, int32_t *second) {
-    const int V = e->model->n_vocab;
-    int32_t *seq = malloc(sizeof(int32_t) * (size_t)(n + k)), *pos = malloc(sizeof(int32_t) * (size_t)(n + k));
-    bool *want = calloc((size_t)(n + k), sizeof(bool));
-    float *lg = malloc(sizeof(float) * (size_t)V);
-    memcpy(seq, ids, sizeof(int32_t) * (size_t)n);
-    memcpy(seq + n, gen, sizeof(int32_t) * (size_t)k);
-    for (int i = 0; i < n + k; i++) pos[i] = i;
-    want[n + k - 1] = true;
-    ilm_kv *kv = &e->kv[0];
-    ilm_kv_truncate(kv, 0);
-    ilm_batch b = {n + k, seq, pos, NULL, want};
-    ilm_err err;
-    *margin = INFINITY;
-    *second = -1;
-    if (ilm_forward(e->fwd, &kv, 1, &b, lg, NULL, &err) == 0) {
-        int32_t a = 0;
-        for (int v = 1; v < V; v++)
-            if (lg[v] > lg[a]) a = v;
-        for (int v = 0; v < V; v++)
-            if (v != a && (*second < 0 || lg[v] > lg[*second])) *second = v;
-        *margin = lg[a] - lg[*second];
-    }
-    free(seq);
-    free(pos);
-    free(want);
-    free(lg);
-}
-
 // Greedy output with the drafter equals the plain output for draft-max 1..4, and the
 // reference continuation (exactly, or up to a near-tie of our own logits, see below).
 static void check_lossless(const char *target, const char *drafter, const int32_t *ids, int n, const int32_t *ref,
@@ -78,7 +48,7 @@ static void check_lossless(const char *target, const char *drafter, const int32_
         // reference token is the runner-up: quantized weights decide such steps either way.
         float margin;
         int32_t second;
-        top2_at(&e, ids, n, plain, k, &margin, &second);
+        t_top2_after(&e, ids, n, plain, k, &margin, &second);
         CHECK_MSG(margin < tie && second == ref[k],
                   "%s: plain greedy differs from the reference at step %d (margin %g, runner-up %d, reference %d)",
                   target, k, (double)margin, second, ref[k]);

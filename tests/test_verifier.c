@@ -345,21 +345,12 @@ static void check_trained(const char *dir, const char *name, const char *file) {
         if (k == ng) exact++;
         else {
             // margin of our own choice at the divergence
-            int32_t *seq = malloc(sizeof(int32_t) * (size_t)(n + k));
-            memcpy(seq, ids, sizeof(int32_t) * (size_t)n);
-            memcpy(seq + n, gen, sizeof(int32_t) * (size_t)k);
-            float *lg = logits_of(&e, seq, n + k);
-            const int V = e.model->n_vocab;
-            const float *row = lg + (size_t)(n + k - 1) * V;
-            int32_t a = argmax(row, V);
-            float second = -INFINITY;
-            for (int v = 0; v < V; v++)
-                if (v != a && row[v] > second) second = row[v];
-            CHECK_MSG(row[a] - second < 0.05f && row[want[k]] == second,
+            float margin;
+            int32_t second;
+            t_top2_after(&e, ids, n, gen, k, &margin, &second);
+            CHECK_MSG(margin < 0.05f && second == want[k],
                       "%s prompt %zu: diverges at %d with margin %g (reference token %d is not the runner-up)", name, p,
-                      k, (double)(row[a] - second), want[k]);
-            free(lg);
-            free(seq);
+                      k, (double)margin, want[k]);
         }
         free(ids);
         free(want);
