@@ -60,11 +60,16 @@ ALWAYS_INLINE __m512 load_scales(const uint16_t *s) {
 #define CHUNKS_ROLLED _Pragma("GCC unroll 1")
 #define CHUNKS_UNROLLED_GCC _Pragma("GCC unroll 4")
 #endif
+#if AVX512_VNNI
+#define Q8_CHUNKS_UNROLLED _Pragma("GCC unroll 4")
+#else
+#define Q8_CHUNKS_UNROLLED _Pragma("GCC unroll 8")
+#endif
 #define FOR_TILE(i, t) _Pragma("GCC unroll 2") for (int i = 0; i < ng; i++) _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++)
 
 // One quant block of each group, PREFETCH_BLOCKS blocks ahead. Q4_0 GEMV is bound by how
 // many lines are in flight, and its out-of-order window alone keeps too few (Zen 5, 2
-// threads: n = 1 +10%, n = 4 +30%). Q8_0 streams fine without, and was ~10% slower with it.
+// threads: n = 1 +10%, n = 4 +30%). Q8_0 with one column streams fine without.
 ALWAYS_INLINE void prefetch_block(const char *const *grp, int ng, size_t off, int bytes) {
     off += (size_t)PREFETCH_BLOCKS * bytes;
 #pragma GCC unroll 2
@@ -111,13 +116,25 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
         __m512i isum[2][QCOLS];
         // VNNI: weights were packed as q+128, so start from -128·Σa and end at Σq·a
         FOR_TILE(i, t) isum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-128 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
-        // Chunks unrolled: +15-25% from n = 4 up; for one column the rolled loop was 1.5x
-        // faster (L2-resident GEMV, Zen 5).
+        // Chunks unrolled (Zen 5, 2 threads, 80 MB of 2560 x 640 Q8_0): rolled, one column
+        // ran 1.6x slower. Several columns: by 4 with VNNI (by 8: n = 4 1.4x slower), by 8
+        // without (by 4: n = 3, 4 1.3-1.7x slower).
         if (nc == 1) {
-            CHUNKS_ROLLED
-            for (int c = 0; c < 8; c++) q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
+            // One column: two dot chains per group (even and odd chunks), else the VPDPBUSD
+            // latency bounds the loop. Integer sums, so the split changes no result.
+            __m512i odd[2][QCOLS];
+#pragma GCC unroll 2
+            for (int i = 0; i < ng; i++) odd[i][0] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int c = 0; c < 8; c += 2) {
+                q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
+                q8_0_chunk(grp, ng, nb, x, nc, b, c + 1, odd);
+            }
+#pragma GCC unroll 2
+            for (int i = 0; i < ng; i++) isum[i][0] = _mm512_add_epi32(isum[i][0], odd[i][0]);
         } else {
-#pragma GCC unroll 8
+            prefetch_block(grp, ng, (size_t)b * 32 * ROWS, 32 * ROWS);  // n = 3, 4: -3..-10%
+            Q8_CHUNKS_UNROLLED
             for (int c = 0; c < 8; c++) q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
         }
 #pragma GCC unroll 2

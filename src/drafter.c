@@ -44,7 +44,7 @@ struct ilm_drafter {
     int *selc;                // [top_k] chosen centroids
     ilm_q8a *qa;
     int max_k;
-    bool fixture_mask_quirk;  // see ilm_drafter_emulate_fixture_mask
+    enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
 };
 
 static int dkey(ilm_gguf *g, const char *arch, const char *suffix, bool required, uint32_t def, uint32_t *out,
@@ -339,7 +339,7 @@ void ilm_drafter_free(ilm_drafter *d) {
 
 const char *ilm_drafter_describe(const ilm_drafter *d) { return d->desc; }
 
-void ilm_drafter_emulate_fixture_mask(ilm_drafter *d, bool on) { d->fixture_mask_quirk = on; }
+void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode) { d->emulate = mode; }
 
 // The attention the fixture chain references were computed with (see drafter.h): every
 // cached position j is visible, the intended mask enters as an additive +1 (allowed) / 0.
@@ -374,6 +374,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
     ilm_rope_table(d->cs_swa, pos, t->n_rot_swa, t->rope_base_swa, NULL);
     ilm_rope_table(d->cs_full, pos, t->n_rot_full, t->rope_base_full, t->rope_freqs);
     const int hi = kv->n_pos - 1 < pos ? kv->n_pos - 1 : pos;  // visible: cached positions <= pos
+    const int window = d->emulate == ILM_DRAFT_HF_ASSISTED ? t->window + 2 : t->window;
     for (int l = 0; l < d->n_layer; l++) {
         const draft_layer *ly = &d->layers[l];
         const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
@@ -385,11 +386,11 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
             float *q = d->q + h * hd;
             ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
             ilm_k->rope_neox(q, n_rot, cs);
-            if (d->fixture_mask_quirk)
+            if (d->emulate == ILM_DRAFT_CHAINS_FIXTURE)
                 attend_head_fixture_quirk(kv, ly->src, h / group, hd, ly->sliding, t->window, pos, q, d->scores,
                                           d->att + h * hd);
             else
-                ilm_attend_head(kv, ly->src, h / group, hd, ly->sliding, t->window, pos, hi, q, d->scores,
+                ilm_attend_head(kv, ly->src, h / group, hd, ly->sliding, window, pos, hi, q, d->scores,
                                 d->att + h * hd);
         }
         mm(d, &ly->wo, d->att, d->o);

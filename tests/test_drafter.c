@@ -12,7 +12,7 @@
 
 // For every position p of every prompt: input ids[p], conditioning = final-normed hidden
 // state at p-1, position p. With `quirk` the drafter attends as the fixture generator did
-// (whole sequence cached, mask added as +1/0; see ilm_drafter_emulate_fixture_mask) and every
+// (whole sequence cached, mask added as +1/0; see ilm_drafter_emulate in drafter.h) and every
 // chain must equal the reference except where the two tokens' logits are within 1e-3 (a
 // float near-tie; at most max_ties chains); without it (the
 // clean semantics: cache = positions < p) the agreement is only reported.
@@ -26,7 +26,7 @@ static void check_chains(const char *target, const char *drafter, const char *re
         ilm_json_free(j);
         return;
     }
-    ilm_drafter_emulate_fixture_mask(d, quirk);
+    ilm_drafter_emulate(d, quirk ? ILM_DRAFT_CHAINS_FIXTURE : ILM_DRAFT_CLEAN);
     const int H = e.model->n_embd;
     int checked = 0, mismatched = 0, ties = 0;
     const ilm_json *prompts = ilm_json_get(j, "prompts");
@@ -117,4 +117,91 @@ TEST(drafter_chains_clean_semantics_trained_pair) {
                  "models/pycoder/pycoder-chains.json", false, 0, &agree, &total);
     printf("  pycoder chains, clean semantics: %d of %d equal to the fixture (which leaks future K/V)\n", agree, total);
     CHECK_MSG(total == 256 && agree >= 190, "clean chains agree on %d of %d", agree, total);
+}
+
+// Round 1 of transformers' assisted generation (hf/mtp*-ref.json `assistant_calls`, the
+// first 3 drafter calls after the prompt prefill). transformers 5.17 makes them from: input
+// token t0 = greedy32[0] at position n (the prompt length) for all 3 calls; conditioning
+// vector = the prefill's final-normed hidden row n_last_matches = 0, i.e. the BOS row, not
+// row n-1 (get_candidates slices hidden_states[-1][:, n_last_matches:n_last_matches+1]);
+// the full layer sees positions 0..n-1 and the sliding layers the last W+1 of them (see
+// ILM_DRAFT_HF_ASSISTED). Given those inputs our drafter must make the same 3 calls; the
+// clean semantics (row n-1, window W-1) are what decoding uses and are only reported.
+static void check_hf_round1(const char *drafter, const char *ref, int *hf_agree, int *clean_agree) {
+    ilm_json *j = t_load_json(ref);
+    if (!j) return;
+    ilm_engine e;
+    ilm_drafter *d;
+    if (t_open_pair("hf/dense-f32.gguf", drafter, ILM_TYPE_F32, &e, &d)) {
+        ilm_json_free(j);
+        return;
+    }
+    const int H = e.model->n_embd;
+    const ilm_json *prompts = ilm_json_get(j, "prompts");
+    int checked = 0;
+    for (size_t pi = 0; prompts && pi < prompts->len; pi++) {
+        const ilm_json *pr = &prompts->items[pi];
+        int n, ng;
+        int32_t *ids = t_json_ids(ilm_json_get(pr, "ids"), &n);
+        int32_t *greedy = t_json_ids(ilm_json_get(pr, "greedy32"), &ng);
+        const ilm_json *calls = ilm_json_get(pr, "assistant_calls");
+        CHECK_MSG(calls && calls->len >= 3 && ng > 0, "%s prompt %zu: no assistant_calls", ref, pi);
+        if (!calls || calls->len < 3 || ng <= 0) {
+            free(ids);
+            free(greedy);
+            continue;
+        }
+        int32_t *pos = malloc(sizeof *pos * (size_t)n);
+        float *hidden = malloc(sizeof(float) * (size_t)n * H), *g = malloc(sizeof(float) * (size_t)H),
+              *gn = malloc(sizeof(float) * (size_t)H), *lg = malloc(sizeof(float) * (size_t)e.model->n_vocab);
+        for (int i = 0; i < n; i++) pos[i] = i;
+        ilm_kv *kv = &e.kv[0];
+        ilm_kv_truncate(kv, 0);
+        ilm_batch b = {n, ids, pos, NULL, NULL};
+        ilm_err err;
+        CHECK_EQ(ilm_forward(e.fwd, &kv, 1, &b, NULL, hidden, &err), 0);
+        for (int mode = 0; mode < 2; mode++) {  // 0: transformers' inputs, 1: clean
+            ilm_drafter_emulate(d, mode == 0 ? ILM_DRAFT_HF_ASSISTED : ILM_DRAFT_CLEAN);
+            memcpy(g, hidden + (size_t)(mode == 0 ? 0 : n - 1) * H, sizeof(float) * (size_t)H);
+            int32_t tok = greedy[0];
+            for (int k = 0; k < 3; k++) {
+                const ilm_json *call = &calls->items[k];
+                const ilm_json *cp = ilm_json_get(call, "pos"), *ca = ilm_json_get(call, "argmax");
+                int32_t want_pos = (int32_t)cp->items[0].items[0].num, want = (int32_t)ca->items[0].items[0].num;
+                float conf;
+                int32_t got = ilm_drafter_step(d, kv, tok, g, n, gn, &conf, lg);
+                if (mode == 0) {
+                    CHECK_EQ(want_pos, n);
+                    CHECK_MSG(got == want, "%s prompt %zu call %d: drafted %d, transformers %d", ref, pi, k, got, want);
+                    checked++;
+                    *hf_agree += got == want;
+                } else if (got == want) {
+                    (*clean_agree)++;
+                }
+                tok = got;
+                memcpy(g, gn, sizeof(float) * (size_t)H);
+            }
+        }
+        ilm_drafter_emulate(d, ILM_DRAFT_CLEAN);
+        free(ids);
+        free(greedy);
+        free(pos);
+        free(hidden);
+        free(g);
+        free(gn);
+        free(lg);
+    }
+    CHECK_MSG(checked == 9, "%s: %d round-1 calls checked", ref, checked);
+    ilm_drafter_free(d);
+    ilm_engine_close(&e);
+    ilm_json_free(j);
+}
+
+TEST(drafter_hf_assisted_round1) {
+    int hf = 0, clean = 0;
+    check_hf_round1("hf/mtp-f32.gguf", "hf/mtp-ref.json", &hf, &clean);
+    check_hf_round1("hf/mtp-plain-f32.gguf", "hf/mtp-plain-ref.json", &hf, &clean);
+    check_hf_round1("hf/mtp-plain-assistant-f32.gguf", "hf/mtp-plain-ref.json", &hf, &clean);
+    printf("  transformers round 1: %d of 27 calls reproduced from its inputs; clean semantics agree on %d of 27\n",
+           hf, clean);
 }
