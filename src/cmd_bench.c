@@ -126,7 +126,16 @@ static int add_models(bench_opts *o, char *s, ilm_err *err) {
     return 0;
 }
 
+// Removes the 0 entries of a -p / -n list (0 = skip that test).
+static void drop_zeros(int32_t *v, int *n) {
+    int k = 0;
+    for (int i = 0; i < *n; i++)
+        if (v[i]) v[k++] = v[i];
+    *n = k;
+}
+
 static int parse_opts(bench_opts *o, int argc, char **argv, ilm_err *err) {
+    bool pp_given = false, tg_given = false;
     ilm_engine_opts_default(&o->eo);
     o->eo.verbose = false;
     o->warmup = true;
@@ -158,10 +167,12 @@ static int parse_opts(bench_opts *o, int argc, char **argv, ilm_err *err) {
                 if (add_models(o, argv[i], err)) return -1;
             } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
                 if (add_list(a, v, 1, 4096, &o->threads, &o->n_threads, err)) return -1;
-            } else if (!strcmp(a, "-p")) {
-                if (add_list(a, v, 1, 1 << 20, &o->pp, &o->n_pp, err)) return -1;
+            } else if (!strcmp(a, "-p")) {  // 0: no prefill test (as llama-bench's -p 0)
+                if (add_list(a, v, 0, 1 << 20, &o->pp, &o->n_pp, err)) return -1;
+                pp_given = true;
             } else if (!strcmp(a, "-n")) {
-                if (add_list(a, v, 1, 1 << 20, &o->tg, &o->n_tg, err)) return -1;
+                if (add_list(a, v, 0, 1 << 20, &o->tg, &o->n_tg, err)) return -1;
+                tg_given = true;
             } else if (!strcmp(a, "--depth") || !strcmp(a, "-d")) {
                 if (add_list(a, v, 0, 1 << 22, &o->depth, &o->n_depth, err)) return -1;
             } else if (!strcmp(a, "--draft-max")) {
@@ -208,11 +219,14 @@ static int parse_opts(bench_opts *o, int argc, char **argv, ilm_err *err) {
     if (o->n_threads > 64) return ilm_fail(err, "bench: at most 64 thread counts");
     if (!o->draft && (o->n_dmax || o->prompt_file))
         return ilm_fail(err, "bench: --draft-max and --prompt-file need --draft D.gguf");
-    if (!o->n_pp && !o->n_tg && !o->n_pg) {
+    if (!pp_given && !tg_given && !o->n_pg) {
         if (!o->draft) add_list("-p", "512", 1, 1 << 20, &o->pp, &o->n_pp, err);
         add_list("-n", "128", 1, 1 << 20, &o->tg, &o->n_tg, err);
     }
-    if (o->draft && !o->n_tg) add_list("-n", "128", 1, 1 << 20, &o->tg, &o->n_tg, err);
+    if (o->draft && !tg_given) add_list("-n", "128", 1, 1 << 20, &o->tg, &o->n_tg, err);
+    drop_zeros(o->pp, &o->n_pp);
+    drop_zeros(o->tg, &o->n_tg);
+    if (!o->n_pp && !o->n_tg && !o->n_pg) return ilm_fail(err, "bench: nothing to run (every -p and -n is 0)");
     if (o->draft && !o->n_dmax) add_list("--draft-max", "0,1,2,3,4", 0, 8, &o->dmax, &o->n_dmax, err);
     if (!o->n_depth) add_list("--depth", "0", 0, 0, &o->depth, &o->n_depth, err);
     if (!o->n_threads) {

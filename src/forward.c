@@ -280,9 +280,10 @@ static void tok_task_fn(void *ctx, int ith, int nth) {
     for (int i = i0; i < i1; i++) tok_stage(t, i);
 }
 
-// One stage for every token. A few tokens (decode, speculative verification) are cheaper
-// inline than a pool dispatch (~1-2 µs); prompt batches are split over the threads.
-#define ILM_TOKENS_PER_DISPATCH 8
+// One stage for every token. One token (decode) is cheaper inline than a pool dispatch
+// (~1 µs); from 2 tokens on they are split over the threads (speculative verification of
+// 4-5 tokens on pyc80m, 2 threads: -5% against inline up to 7 tokens).
+#define ILM_TOKENS_PER_DISPATCH 2
 static void run_tokens(tok_task *t, int stage) {
     t->stage = stage;
     if (t->n < ILM_TOKENS_PER_DISPATCH)

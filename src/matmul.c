@@ -47,11 +47,11 @@ static void quant_task_fn(void *ctx, int ith, int nth) {
     ilm_quantize_rows(t->x + (size_t)i0 * t->ldx, i1 - i0, t->K, t->ldx, t->dst + (size_t)i0 * (t->K / ILM_QK));
 }
 
-// Rows are independent: a prompt batch is quantized on the pool; a few rows (decode,
-// verification) inline, where a dispatch would cost more than the work.
+// Rows are independent: from 2 rows (speculative verification, prompts) they are quantized
+// on the pool; one row (decode) inline, where a dispatch (~1 µs) would cost more than the work.
 static void quantize_rows_pool(ilm_pool *pool, const float *x, int n, int K, ilm_q8a *dst) {
     quant_task t = {x, n, K, K, dst};
-    if (n < 8) ilm_quantize_rows(x, n, K, K, dst);
+    if (n < 2) ilm_quantize_rows(x, n, K, K, dst);
     else ilm_pool_run(pool, quant_task_fn, &t);
 }
 

@@ -182,6 +182,13 @@ TEST(bench_md_and_csv) {
     CHECK(out && strstr(out, "| pp8 |") && strstr(out, "| tg4 |"));
     free(out);
     out = NULL;
+    // -p 0 skips prefill (llama-bench's convention)
+    snprintf(args, sizeof args, "-m %s -p 0 -n 4 -r 1 --read-bw 10", t_fixture("hf/dense-f32.gguf"));
+    CHECK_EQ(bench(args, &out), 0);
+    CHECK_EQ(count_lines(out, "| dense-f32.gguf |"), 1);
+    CHECK(out && !strstr(out, "| pp") && strstr(out, "| tg4 |"));
+    free(out);
+    out = NULL;
     snprintf(args, sizeof args, "-m %s -p 8 -n 4 -r 2 --read-bw 10 -o csv", t_fixture("hf/dense-f32.gguf"));
     CHECK_EQ(bench(args, &out), 0);
     CHECK_EQ(count_lines(out, "model_filename,model_type,model_size,model_n_params,kernels,n_threads,test,n_prompt,"
@@ -221,7 +228,8 @@ TEST(bench_md_speculative_tables) {
 TEST(bench_bad_options) {
     char cmd[1024];
     const char *bad[] = {"", "-m x.gguf -o xml", "-m x.gguf -r 0", "-m x.gguf -pg 512", "-m x.gguf --bogus",
-                         "-m x.gguf --draft-max 2", "-m /nonexistent.gguf -n 1 -r 1 --read-bw 1"};
+                         "-m x.gguf --draft-max 2", "-m /nonexistent.gguf -n 1 -r 1 --read-bw 1",
+                         "-m x.gguf -p 0 -n 0", "-m x.gguf -n -1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s bench %s 2>&1", t_bin(), bad[i]);
         char *out = NULL;
