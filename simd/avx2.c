@@ -506,6 +506,42 @@ void ilm_avx2_f16_to_f32(const uint16_t *x, float *y, int n) {
     for (; i < n; i++) y[i] = ilm_f16_to_f32(x[i]);
 }
 
+// q·d per element as the scalar reference computes it (int -> float, one multiply): exact.
+void ilm_avx2_dequant_row(int type, const void *src, float *y, int K) {
+    if (type == ILM_TYPE_F16) {
+        ilm_avx2_f16_to_f32(src, y, K);
+        return;
+    }
+    if (type != ILM_TYPE_Q4_0 && type != ILM_TYPE_Q8_0) {
+        ilm_scalar_dequant_row(type, src, y, K);
+        return;
+    }
+    for (int b = 0; b < K / ILM_QK; b++) {
+        float *yb = y + (size_t)b * ILM_QK;
+        if (type == ILM_TYPE_Q4_0) {
+            const ilm_block_q4_0 *blk = (const ilm_block_q4_0 *)src + b;
+            const __m256 d = _mm256_set1_ps(ilm_f16_to_f32(blk->d));
+            const __m128i q = _mm_loadu_si128((const __m128i *)blk->qs), eight = _mm_set1_epi8(8);
+            const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, _mm_set1_epi8(0x0F)), eight);  // elements 0..15
+            const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)), eight);
+            const __m128i half[2] = {lo, hi};
+            for (int h = 0; h < 2; h++) {
+                _mm256_storeu_ps(yb + 16 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(half[h])), d));
+                _mm256_storeu_ps(yb + 16 * h + 8,
+                                 _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(half[h], 8))), d));
+            }
+        } else {
+            const ilm_block_q8_0 *blk = (const ilm_block_q8_0 *)src + b;
+            const __m256 d = _mm256_set1_ps(ilm_f16_to_f32(blk->d));
+            for (int j = 0; j < 32; j += 8) {
+                __m128i q;
+                memcpy(&q, blk->qs + j, 8);  // 8 bytes into the low half
+                _mm256_storeu_ps(yb + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+            }
+        }
+    }
+}
+
 const ilm_kernels ilm_kernels_avx2 = {
     .name = "avx2",
     .interleave = ROWS,
@@ -523,5 +559,5 @@ const ilm_kernels ilm_kernels_avx2 = {
     .softcap = ilm_avx2_softcap,
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
-    .dequant_row = ilm_scalar_dequant_row,
+    .dequant_row = ilm_avx2_dequant_row,
 };

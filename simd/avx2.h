@@ -21,3 +21,4 @@ void ilm_avx2_geglu(float *out, const float *gate, const float *up, int n);
 void ilm_avx2_softcap(float *x, int n, float cap);
 void ilm_avx2_f32_to_f16(const float *x, uint16_t *y, int n);
 void ilm_avx2_f16_to_f32(const uint16_t *x, float *y, int n);
+void ilm_avx2_dequant_row(int type, const void *src, float *y, int K);

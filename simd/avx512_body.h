@@ -453,5 +453,5 @@ const ilm_kernels AVX512_SET = {
     .softcap = ilm_avx2_softcap,
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
-    .dequant_row = ilm_scalar_dequant_row,
+    .dequant_row = ilm_avx2_dequant_row,
 };

@@ -264,9 +264,8 @@ static int verify_pass(void *p, ilm_err *err) {
 
 static int draft_step(void *p, ilm_err *err) {
     (void)err;
-    cost_ctx *c = p;
-    float conf;
-    ilm_drafter_step(c->d, &c->e->kv[0], c->tok[0], c->hidden, c->depth, c->g_next, &conf, NULL);
+    cost_ctx *c = p;  // as a chain step with --draft-p-min 0: no confidence computed
+    ilm_drafter_step(c->d, &c->e->kv[0], c->tok[0], c->hidden, c->depth, c->g_next, NULL, NULL);
     return 0;
 }
 

@@ -13,8 +13,11 @@
 
 #include "forward.h"
 #include "matmul.h"
+#include "threadpool.h"
 
 #define DRAFT_MAX_LAYERS 16
+#define DRAFT_KEYS_PER_DISPATCH 256  // visible keys x heads from which heads go on the pool
+#define DRAFT_CAND_MACS_PER_DISPATCH 65536  // centroid-head work from which it goes on the pool
 
 typedef struct {
     bool sliding;
@@ -39,11 +42,13 @@ struct ilm_drafter {
     int n_centroids, top_k, bucket;
     int32_t *bucket_tokens;   // [n_centroids][bucket]
     // scratch
-    float *xin, *x, *a, *q, *att, *o, *gbuf, *ubuf, *y, *logits, *cs_swa, *cs_full, *scores, *cscore, *cand;
+    float *xin, *x, *a, *q, *att, *o, *gbuf, *ubuf, *y, *logits, *probs, *cs_swa, *cs_full, *scores, *cscore, *cand;
     float *chain_g;           // [2][H_t] conditioning vectors of a chain
+    float *cand_rows;         // [threads][bucket][H] dequantized candidate rows
     int *selc;                // [top_k] chosen centroids
     ilm_q8a *qa;
     int max_k;
+    size_t scores_len;        // per thread in scores
     enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
 };
 
@@ -299,16 +304,20 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     d->ubuf = calloc((size_t)mk, f4);
     d->y = calloc((size_t)d->H, f4);
     d->logits = calloc((size_t)d->V, f4);
+    d->probs = calloc((size_t)d->V, f4);
     d->cs_swa = calloc((size_t)target->n_rot_swa, f4);
     d->cs_full = calloc((size_t)target->n_rot_full, f4);
-    d->scores = calloc((size_t)target->n_ctx_train > 0 ? (size_t)target->n_ctx_train + 16 : 1 << 20, f4);
+    d->scores_len = target->n_ctx_train > 0 ? (size_t)target->n_ctx_train + 16 : (size_t)1 << 20;
+    d->scores = calloc(d->scores_len * (size_t)ilm_pool_size(pool), f4);  // one row per thread
     d->cscore = calloc((size_t)(d->n_centroids + 1), f4);
     d->cand = calloc((size_t)(d->top_k * d->bucket + 1), f4);
     d->qa = calloc((size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
     d->chain_g = calloc((size_t)2 * d->Ht, f4);
     d->selc = calloc((size_t)(d->top_k + 1), sizeof(int));
-    if (!d->xin || !d->x || !d->a || !d->q || !d->att || !d->o || !d->gbuf || !d->ubuf || !d->y || !d->logits ||
-        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa || !d->chain_g || !d->selc) {
+    d->cand_rows = calloc((size_t)ilm_pool_size(pool) * (size_t)(d->bucket + 1) * (size_t)d->H, f4);
+    if (!d->xin || !d->x || !d->a || !d->q || !d->att || !d->o || !d->gbuf || !d->ubuf || !d->y || !d->logits || !d->probs ||
+        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa || !d->chain_g || !d->selc ||
+        !d->cand_rows) {
         ilm_fail(err, "out of memory");
         goto fail;
     }
@@ -330,8 +339,8 @@ void ilm_drafter_free(ilm_drafter *d) {
         ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
         for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
     }
-    void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->cs_swa,
-                  d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc};
+    void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->probs, d->cs_swa,
+                  d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc, d->cand_rows};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     ilm_model_free(d->own);
     free(d);
@@ -363,6 +372,50 @@ static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, float *y) {
     ilm_matmul(d->pool, d->act_f32, d->qa, w, x, 1, y, w->m.rows);
 }
 
+typedef struct {
+    ilm_drafter *d;
+    const ilm_kv *kv;
+    const draft_layer *ly;
+    int pos, hi, window, n_rot;
+    const float *cs;
+} heads_task;
+
+// Heads [nh·ith/nth, nh·(ith+1)/nth): q-norm, RoPE at pos, attention -> d->att.
+static void heads_task_fn(void *ctx, int ith, int nth) {
+    const heads_task *t = ctx;
+    ilm_drafter *d = t->d;
+    const draft_layer *ly = t->ly;
+    const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
+    float *scores = d->scores + (size_t)ith * d->scores_len;
+    for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
+        float *q = d->q + h * hd;
+        ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
+        ilm_k->rope_neox(q, t->n_rot, t->cs);
+        if (d->emulate == ILM_DRAFT_CHAINS_FIXTURE)
+            attend_head_fixture_quirk(t->kv, ly->src, h / group, hd, ly->sliding, d->t->window, t->pos, q, scores,
+                                      d->att + h * hd);
+        else
+            ilm_attend_head(t->kv, ly->src, h / group, hd, ly->sliding, t->window, t->pos, t->hi, q, scores,
+                            d->att + h * hd);
+    }
+}
+
+// Centroids [top_k·ith/nth, top_k·(ith+1)/nth) of d->selc: their tokens' rows of the tied
+// embedding dequantized into this thread's scratch, then y · row -> d->cand.
+static void candidates_task_fn(void *ctx, int ith, int nth) {
+    ilm_drafter *d = ctx;
+    const int H = d->H, B = d->bucket;
+    const size_t rb = ilm_row_bytes(d->embd.m.type, H);
+    float *rows = d->cand_rows + (size_t)ith * (size_t)B * (size_t)H;
+    for (int k = d->top_k * ith / nth; k < d->top_k * (ith + 1) / nth; k++) {
+        const int32_t *toks = d->bucket_tokens + (size_t)d->selc[k] * B;
+        for (int j = 0; j < B; j++)
+            ilm_k->dequant_row(d->embd.m.type, (const char *)d->embd.file_data + (size_t)toks[j] * rb,
+                               rows + (size_t)j * H, H);
+        ilm_k->attn_scores(d->y, rows, ILM_TYPE_F32, sizeof(float) * (size_t)H, B, H, d->cand + (size_t)k * B);
+    }
+}
+
 int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
                          float *conf, float *logits) {
     const ilm_model *t = d->t;
@@ -377,22 +430,17 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
     const int window = d->emulate == ILM_DRAFT_HF_ASSISTED ? t->window + 2 : t->window;
     for (int l = 0; l < d->n_layer; l++) {
         const draft_layer *ly = &d->layers[l];
-        const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
+        const int nh = ly->n_head;
         const int n_rot = ly->sliding ? t->n_rot_swa : t->n_rot_full;
         const float *cs = ly->sliding ? d->cs_swa : d->cs_full;
         ilm_k->rmsnorm(d->a, d->x, ly->attn_norm, H, d->eps);
         mm(d, &ly->wq, d->a, d->q);
-        for (int h = 0; h < nh; h++) {
-            float *q = d->q + h * hd;
-            ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
-            ilm_k->rope_neox(q, n_rot, cs);
-            if (d->emulate == ILM_DRAFT_CHAINS_FIXTURE)
-                attend_head_fixture_quirk(kv, ly->src, h / group, hd, ly->sliding, t->window, pos, q, d->scores,
-                                          d->att + h * hd);
-            else
-                ilm_attend_head(kv, ly->src, h / group, hd, ly->sliding, window, pos, hi, q, d->scores,
-                                d->att + h * hd);
-        }
+        // Q-only attention over the verifier's cache (§4.3), heads on the pool once the
+        // visible span makes a head's work outweigh a dispatch (~1 µs)
+        heads_task ht = {d, kv, ly, pos, hi, window, n_rot, cs};
+        const int span = ly->sliding && hi + 1 > window ? window : hi + 1;
+        if (span * nh >= DRAFT_KEYS_PER_DISPATCH) ilm_pool_run(d->pool, heads_task_fn, &ht);
+        else heads_task_fn(&ht, 0, 1);
         mm(d, &ly->wo, d->att, d->o);
         ilm_k->rmsnorm(d->o, d->o, ly->post_attn_norm, H, d->eps);
         for (int i = 0; i < H; i++) d->x[i] += d->o[i];
@@ -424,17 +472,18 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
             }
             selc[k] = b;
         }
-        size_t rb = ilm_row_bytes(d->embd.m.type, H);
+        // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
+        // 32 x 128 candidates of 256 elements)
+        if ((size_t)d->top_k * (size_t)d->bucket * (size_t)H >= DRAFT_CAND_MACS_PER_DISPATCH)
+            ilm_pool_run(d->pool, candidates_task_fn, d);
+        else candidates_task_fn(d, 0, 1);
         float lmin = INFINITY, lmax = -INFINITY;
         int ncand = d->top_k * d->bucket;
         best = -1;
         for (int k = 0; k < d->top_k; k++)
             for (int j = 0; j < d->bucket; j++) {
                 int32_t tk = d->bucket_tokens[selc[k] * d->bucket + j];
-                ilm_k->dequant_row(d->embd.m.type, (const char *)d->embd.file_data + (size_t)tk * rb, d->a, H);
-                float s = 0;
-                for (int i = 0; i < H; i++) s += d->a[i] * d->y[i];
-                d->cand[k * d->bucket + j] = s;
+                float s = d->cand[k * d->bucket + j];
                 if (s < lmin) lmin = s;
                 if (s > lmax || (s == lmax && tk < best)) {
                     lmax = s;
@@ -456,10 +505,10 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
     mm(d, &d->embd, d->y, lg);
     for (int i = 1; i < d->V; i++)
         if (lg[i] > lg[best]) best = i;
-    if (conf) {
-        double sum = 0;
-        for (int i = 0; i < d->V; i++) sum += exp((double)lg[i] - lg[best]);
-        *conf = (float)(1.0 / sum);
+    if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
+        memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
+        ilm_k->softmax(d->probs, d->V);
+        *conf = d->probs[best];
     }
     if (logits) memcpy(logits, lg, sizeof(float) * (size_t)d->V);
     return best;
@@ -471,9 +520,10 @@ int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float 
     memcpy(g, g0, sizeof(float) * (size_t)d->Ht);
     int32_t tok = t0;
     int count = 0;
+    const bool want_conf = p_min > 0 || confs;
     for (int k = 0; k < n; k++) {
-        float conf;
-        int32_t dt = ilm_drafter_step(d, kv, tok, g, pos, gn, &conf, NULL);
+        float conf = 1.0f;  // only computed when something reads it
+        int32_t dt = ilm_drafter_step(d, kv, tok, g, pos, k + 1 < n ? gn : NULL, want_conf ? &conf : NULL, NULL);
         if (k > 0 && conf < p_min) break;  // the first draft is always kept (§4.5)
         drafts[count] = dt;
         if (confs) confs[count] = conf;

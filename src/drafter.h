@@ -20,9 +20,9 @@ const char *ilm_drafter_describe(const ilm_drafter *d);
 // One drafter step at position `pos` (§4.2): input token `tok` and conditioning vector g
 // (length H_t). The verifier cache must hold exactly the positions < pos that the draft may
 // see. Returns the argmax token (lowest id on ties; over the centroid candidates when the
-// drafter has an ordered-embedding head) and sets *conf to its softmax probability.
-// g_next (length H_t) receives the next step's conditioning vector; logits (may be NULL)
-// the full-vocabulary logits.
+// drafter has an ordered-embedding head) and sets *conf (may be NULL) to its softmax
+// probability. g_next (length H_t; may be NULL) receives the next step's conditioning
+// vector; logits (may be NULL) the full-vocabulary logits.
 int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
                          float *conf, float *logits);
 
