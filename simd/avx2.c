@@ -19,7 +19,7 @@
 #define ROWS 8       // interleave: one __m256 of f32 = 8 output rows
 #define COLS 4       // activation columns per tile: 4 accumulators + temporaries fit in 16 ymm
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define PREFETCH_AHEAD 2048  // bytes ahead in a packed group's stream
+#define PREFETCH_BLOCKS 32  // quant blocks ahead in a packed group's stream
 
 static size_t avx2_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
 
@@ -47,12 +47,13 @@ ALWAYS_INLINE __m256i bcast4(const int8_t *p) {
 
 // ---- quantized weights x Q8 activations ---------------------------------------------------
 
-// The lines of one quant block, PREFETCH_AHEAD bytes on: GEMV is bound by the lines in flight,
-// and the out-of-order window alone keeps too few (Zen 5, 2 threads, n = 1: Q4_0 28 -> 37
-// GB/s, Q8_0 35 -> 44 GB/s); the cost is lost in the dot products once n > 1.
+// The lines of one quant block, PREFETCH_BLOCKS blocks on: GEMV is bound by the lines in
+// flight, and the out-of-order window alone keeps too few (Zen 5, 2 threads, n = 1: Q4_0 28
+// -> 37 GB/s, Q8_0 35 -> 44 GB/s with 2 KB ahead; 32 blocks (8.5 KB Q8_0, 4.5 KB Q4_0) gave
+// Q8_0 another -10%, as on AVX-512).
 ALWAYS_INLINE void prefetch_ahead(const void *block, int bytes) {
 #pragma GCC unroll 4
-    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)block + PREFETCH_AHEAD + l, _MM_HINT_T0);
+    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)block + (size_t)PREFETCH_BLOCKS * bytes + l, _MM_HINT_T0);
 }
 
 // One group of 8 rows against nc columns (nc a constant after inlining): acc[t] per column.

@@ -19,10 +19,10 @@
 #include "scalar.h"
 
 #define ROWS 16
+#define PREFETCH_BLOCKS 32  // quant blocks ahead in each group's stream
 #define QCOLS 4   // columns per mm_q8 tile, times 2 row groups (8 accumulators + 8 int sums)
 #define FCOLS 4   // columns per mm_f32 tile, times 2 row groups
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define PREFETCH_BLOCKS 8  // quant blocks ahead in each group's stream
 
 static size_t avx512_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
 
@@ -67,9 +67,11 @@ ALWAYS_INLINE __m512 load_scales(const uint16_t *s) {
 #endif
 #define FOR_TILE(i, t) _Pragma("GCC unroll 2") for (int i = 0; i < ng; i++) _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++)
 
-// One quant block of each group, PREFETCH_BLOCKS blocks ahead. Q4_0 GEMV is bound by how
-// many lines are in flight, and its out-of-order window alone keeps too few (Zen 5, 2
-// threads: n = 1 +10%, n = 4 +30%). Q8_0 with one column streams fine without.
+// One quant block of each group, PREFETCH_BLOCKS blocks ahead (the stream runs on into the
+// next groups). The out-of-order window alone keeps too few lines in flight once the dots
+// per byte grow (Zen 5, 2 threads, 80 MB: 8 blocks ahead -> 32, Q8_0 n = 3 / 4 1.11 / 1.20
+// -> 0.94 / 0.85 ms, Q4_0 -8..-10% at every n). Q8_0 with one column streams fine without
+// (with it: +15%).
 ALWAYS_INLINE void prefetch_block(const char *const *grp, int ng, size_t off, int bytes) {
     off += (size_t)PREFETCH_BLOCKS * bytes;
 #pragma GCC unroll 2
@@ -133,7 +135,7 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
 #pragma GCC unroll 2
             for (int i = 0; i < ng; i++) isum[i][0] = _mm512_add_epi32(isum[i][0], odd[i][0]);
         } else {
-            prefetch_block(grp, ng, (size_t)b * 32 * ROWS, 32 * ROWS);  // n = 3, 4: -3..-10%
+            prefetch_block(grp, ng, (size_t)b * 32 * ROWS, 32 * ROWS);
             Q8_CHUNKS_UNROLLED
             for (int c = 0; c < 8; c++) q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
         }
