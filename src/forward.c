@@ -97,6 +97,15 @@ static void matmul_shared(ilm_fwd *f, const ilm_weight *const *ws, float *const 
 
 static bool q8_path(const ilm_fwd *f, const ilm_weight *w) { return ilm_matmul_uses_q8(f->opt.act_f32, w); }
 
+// As matmul_shared, with x already quantized into f->qa by the stage that produced it
+// (tok_task.quant): one dispatch fewer per matrix group.
+static void matmul_shared_quantized(ilm_fwd *f, const ilm_weight *const *ws, float *const *ys, const int *ldys,
+                                    int nw, const float *x, int n) {
+    ilm_mm_job jobs[3];
+    for (int i = 0; i < nw; i++) jobs[i] = (ilm_mm_job){ws[i], x, q8_path(f, ws[i]) ? f->qa : NULL, n, ys[i], ldys[i]};
+    ilm_mm_run(f->pool, jobs, nw);
+}
+
 // --- attention on the pool --------------------------------------------------------------------
 
 typedef struct {
@@ -208,6 +217,7 @@ typedef struct {
     const ilm_batch *b;
     const ilm_layer *ly;
     int layer, n, stage;
+    bool quant;  // also quantize the stage's output row into f->qa (the next matmul's input)
 } tok_task;
 
 // Residual add of a normed branch: h += RMSNorm(o, w).
@@ -272,6 +282,11 @@ static void tok_stage(const tok_task *t, int i) {
         break;
     }
     }
+    if (t->quant) {  // ST_ATTN_NORM / ST_FFN_NORM: xn rows of H; ST_GEGLU: gate rows of n_ff
+        const int K = t->stage == ST_GEGLU ? ly->n_ff : H;
+        const float *row = (t->stage == ST_GEGLU ? f->gate : f->xn) + (size_t)i * K;
+        ilm_quantize_rows(row, 1, K, K, f->qa + (size_t)i * (K / ILM_QK));
+    }
 }
 
 static void tok_task_fn(void *ctx, int ith, int nth) {
@@ -284,25 +299,42 @@ static void tok_task_fn(void *ctx, int ith, int nth) {
 // (~1 µs); from 2 tokens on they are split over the threads (speculative verification of
 // 4-5 tokens on pyc80m, 2 threads: -5% against inline up to 7 tokens).
 #define ILM_TOKENS_PER_DISPATCH 2
-static void run_tokens(tok_task *t, int stage) {
+static void run_stage(tok_task *t, int stage, bool quant) {
     t->stage = stage;
+    t->quant = quant;
     if (t->n < ILM_TOKENS_PER_DISPATCH)
         for (int i = 0; i < t->n; i++) tok_stage(t, i);
     else ilm_pool_run(t->f->pool, tok_task_fn, t);
 }
 
+static void run_tokens(tok_task *t, int stage) { run_stage(t, stage, false); }
+
+// A stage whose output feeds a matmul, its rows quantized on the way when that matmul takes
+// Q8 activations (saves the matmul's own quantization dispatch). Returns whether it did.
+static bool run_tokens_quant(tok_task *t, int stage, const ilm_weight *const *next, int n_next) {
+    bool q = true;
+    for (int i = 0; i < n_next; i++) q &= q8_path(t->f, next[i]);
+    run_stage(t, stage, q);
+    return q;
+}
+
 // --- blocks of a layer ------------------------------------------------------------------------
 
 // Dense GeGLU MLP on n rows of x (stride ldx, width H) -> out [n][H]. §2.1
+// x_quantized: x is also in f->qa already (run_tokens_quant).
 static void mlp(ilm_fwd *f, tok_task *tt, const ilm_weight *gate, const ilm_weight *up, const ilm_weight *down,
-                const float *x, int n, float *out) {
+                const float *x, bool x_quantized, int n, float *out) {
     const int F = gate->m.rows, H = f->m->n_embd;
     const ilm_weight *ws[2] = {gate, up};
     float *ys[2] = {f->gate, f->up};
     int ld[2] = {F, F};
-    matmul_shared(f, ws, ys, ld, 2, x, n);
-    if (tt) run_tokens(tt, ST_GEGLU);
-    else
+    if (x_quantized) matmul_shared_quantized(f, ws, ys, ld, 2, x, n);
+    else matmul_shared(f, ws, ys, ld, 2, x, n);
+    if (tt && run_tokens_quant(tt, ST_GEGLU, &down, 1)) {  // gate = gelu(gate) ⊙ up, quantized
+        matmul_shared_quantized(f, &down, &out, &H, 1, f->gate, n);
+        return;
+    }
+    if (!tt)
         for (int i = 0; i < n; i++) ilm_k->geglu(f->gate + (size_t)i * F, f->gate + (size_t)i * F, f->up + (size_t)i * F, F);
     matmul(f, down, f->gate, n, out, H);
 }
@@ -314,7 +346,7 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
     const int H = m->n_embd, E = m->n_expert, K = m->n_expert_used, Fe = m->n_ff_exp;
     // dense branch: m = RMSNorm(mlp(RMSNorm(h, ffn_norm)), post_ffw_norm_1)
     for (int i = 0; i < n; i++) ilm_k->rmsnorm(f->xn + (size_t)i * H, f->h + (size_t)i * H, ly->ffn_norm, H, m->eps);
-    mlp(f, NULL, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->mden);
+    mlp(f, NULL, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, false, n, f->mden);
     for (int i = 0; i < n; i++)
         ilm_k->rmsnorm(f->mden + (size_t)i * H, f->mden + (size_t)i * H, ly->post_ffw_norm_1, H, m->eps);
     // router: z = W_r · (rms(h) ⊙ scale/sqrt(H)); softmax; top-k; renormalise; × per-expert scale
@@ -450,14 +482,16 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
 
     for (int l = 0; l < m->n_layer; l++) {
         const ilm_layer *ly = &m->layers[l];
-        tok_task tt = {f, kvs, b, ly, l, n, 0};
+        tok_task tt = {f, kvs, b, ly, l, n, 0, false};
 
         // ---- attention (§2.3) ----
-        run_tokens(&tt, ST_ATTN_NORM);                         // xn = RMSNorm(h, attn_norm)
         const ilm_weight *ws[3] = {&ly->wq, &ly->wk, &ly->wv};
         float *ys[3] = {f->q, f->k, f->v};
         int ld[3] = {f->max_q, f->max_kv, f->max_kv};
-        matmul_shared(f, ws, ys, ld, ly->owns_kv ? (ly->wv.t ? 3 : 2) : 1, f->xn, n);
+        const int nw = ly->owns_kv ? (ly->wv.t ? 3 : 2) : 1;
+        if (run_tokens_quant(&tt, ST_ATTN_NORM, ws, nw))       // xn = RMSNorm(h, attn_norm)
+            matmul_shared_quantized(f, ws, ys, ld, nw, f->xn, n);
+        else matmul_shared(f, ws, ys, ld, nw, f->xn, n);
         run_tokens(&tt, ST_QKV);                               // norms, RoPE, K/V into the cache
         attn_task at = {f, kvs, b, l, n};
         ilm_pool_run(f->pool, attn_task_fn, &at);              // att rows [n][nh*hd], dense
@@ -468,8 +502,9 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
         if (m->n_expert) {
             moe_block(f, ly, n);
         } else {
-            run_tokens(&tt, ST_FFN_NORM);                      // xn = RMSNorm(h, ffn_norm)
-            mlp(f, &tt, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, n, f->o);
+            const ilm_weight *gu[2] = {&ly->ffn_gate, &ly->ffn_up};
+            bool q = run_tokens_quant(&tt, ST_FFN_NORM, gu, 2);  // xn = RMSNorm(h, ffn_norm)
+            mlp(f, &tt, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, q, n, f->o);
             run_tokens(&tt, ST_POST_FFW);                      // h += RMSNorm(o, post_ffw_norm)
         }
 
