@@ -209,7 +209,10 @@ void ilm_fwd_free(ilm_fwd *f) {
 
 // --- per-token vector work, split over the pool by tokens ------------------------------------
 
-enum { ST_ATTN_NORM, ST_QKV, ST_POST_ATTN, ST_FFN_NORM, ST_GEGLU, ST_POST_FFW, ST_PLE_GATE, ST_PLE_POST, ST_SCALE };
+enum {
+    ST_ATTN_NORM, ST_QKV, ST_POST_ATTN, ST_POST_ATTN_FFN_NORM, ST_GEGLU, ST_POST_FFW, ST_PLE_GATE,
+    ST_PLE_POST, ST_LAYER_END
+};
 
 typedef struct {
     ilm_fwd *f;
@@ -218,6 +221,8 @@ typedef struct {
     const ilm_layer *ly;
     int layer, n, stage;
     bool quant;  // also quantize the stage's output row into f->qa (the next matmul's input)
+    bool end;    // the layer's last stage: then h *= layer_output_scale, xn = RMSNorm(h, next's attn_norm)
+    const ilm_layer *next;  // the next layer (NULL after the last)
 } tok_task;
 
 // Residual add of a normed branch: h += RMSNorm(o, w).
@@ -234,13 +239,14 @@ static void tok_stage(const tok_task *t, int i) {
     float *h = f->h + (size_t)i * H, *o = f->o + (size_t)i * H;
     switch (t->stage) {
     case ST_ATTN_NORM: ilm_k->rmsnorm(f->xn + (size_t)i * H, h, ly->attn_norm, H, m->eps); break;
-    case ST_FFN_NORM: ilm_k->rmsnorm(f->xn + (size_t)i * H, h, ly->ffn_norm, H, m->eps); break;
     case ST_POST_ATTN: add_normed(h, o, ly->post_attn_norm, H, m->eps); break;
+    case ST_POST_ATTN_FFN_NORM:  // the two in one pass over the tokens
+        add_normed(h, o, ly->post_attn_norm, H, m->eps);
+        ilm_k->rmsnorm(f->xn + (size_t)i * H, h, ly->ffn_norm, H, m->eps);
+        break;
     case ST_POST_FFW: add_normed(h, o, ly->post_ffw_norm, H, m->eps); break;
     case ST_PLE_POST: add_normed(h, o, ly->ple_post_norm, H, m->eps); break;
-    case ST_SCALE:
-        for (int d = 0; d < H; d++) h[d] *= ly->out_scale;
-        break;
+    case ST_LAYER_END: break;  // only the end-of-layer work below
     case ST_GEGLU: {
         float *g = f->gate + (size_t)i * ly->n_ff;
         ilm_k->geglu(g, g, f->up + (size_t)i * ly->n_ff, ly->n_ff);
@@ -282,7 +288,12 @@ static void tok_stage(const tok_task *t, int i) {
         break;
     }
     }
-    if (t->quant) {  // ST_ATTN_NORM / ST_FFN_NORM: xn rows of H; ST_GEGLU: gate rows of n_ff
+    if (t->end) {
+        if (ly->out_scale != 1.0f)
+            for (int d = 0; d < H; d++) h[d] *= ly->out_scale;
+        if (t->next) ilm_k->rmsnorm(f->xn + (size_t)i * H, h, t->next->attn_norm, H, m->eps);
+    }
+    if (t->quant) {  // the norm stages: xn rows of H; ST_GEGLU: gate rows of n_ff
         const int K = t->stage == ST_GEGLU ? ly->n_ff : H;
         const float *row = (t->stage == ST_GEGLU ? f->gate : f->xn) + (size_t)i * K;
         ilm_quantize_rows(row, 1, K, K, f->qa + (size_t)i * (K / ILM_QK));
@@ -302,6 +313,7 @@ static void tok_task_fn(void *ctx, int ith, int nth) {
 static void run_stage(tok_task *t, int stage, bool quant) {
     t->stage = stage;
     t->quant = quant;
+    t->end = false;
     if (t->n < ILM_TOKENS_PER_DISPATCH)
         for (int i = 0; i < t->n; i++) tok_stage(t, i);
     else ilm_pool_run(t->f->pool, tok_task_fn, t);
@@ -315,6 +327,29 @@ static bool run_tokens_quant(tok_task *t, int stage, const ilm_weight *const *ne
     bool q = true;
     for (int i = 0; i < n_next; i++) q &= q8_path(t->f, next[i]);
     run_stage(t, stage, q);
+    return q;
+}
+
+// The matrices that read a layer's attention input xn: Q, and K, V where the layer owns them.
+static int qkv_weights(const ilm_layer *ly, const ilm_weight **ws) {
+    ws[0] = &ly->wq, ws[1] = &ly->wk, ws[2] = &ly->wv;
+    return ly->owns_kv ? (ly->wv.t ? 3 : 2) : 1;
+}
+
+// The layer's last per-token stage, which also scales the residual and computes (and
+// quantizes) the next layer's attention input: one pass over the tokens instead of three.
+// Returns whether xn was quantized.
+static bool run_layer_end(tok_task *t, int stage, const ilm_layer *next) {
+    const ilm_weight *ws[3];
+    bool q = next != NULL;
+    for (int i = 0, nw = next ? qkv_weights(next, ws) : 0; i < nw; i++) q &= q8_path(t->f, ws[i]);
+    t->stage = stage;
+    t->quant = q;
+    t->end = true;
+    t->next = next;
+    if (t->n < ILM_TOKENS_PER_DISPATCH)
+        for (int i = 0; i < t->n; i++) tok_stage(t, i);
+    else ilm_pool_run(t->f->pool, tok_task_fn, t);
     return q;
 }
 
@@ -480,32 +515,39 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
     }
     if (m->ple_dim) ple_prepare(f, b, n);
 
+    bool xn_ready = false, xq_ready = false;  // the layer's attention input is in xn (and f->qa)
     for (int l = 0; l < m->n_layer; l++) {
         const ilm_layer *ly = &m->layers[l];
-        tok_task tt = {f, kvs, b, ly, l, n, 0, false};
+        const ilm_layer *next = l + 1 < m->n_layer ? &m->layers[l + 1] : NULL;
+        tok_task tt = {f, kvs, b, ly, l, n, 0, false, false, NULL};
 
         // ---- attention (§2.3) ----
-        const ilm_weight *ws[3] = {&ly->wq, &ly->wk, &ly->wv};
+        const ilm_weight *ws[3];
         float *ys[3] = {f->q, f->k, f->v};
         int ld[3] = {f->max_q, f->max_kv, f->max_kv};
-        const int nw = ly->owns_kv ? (ly->wv.t ? 3 : 2) : 1;
-        if (run_tokens_quant(&tt, ST_ATTN_NORM, ws, nw))       // xn = RMSNorm(h, attn_norm)
-            matmul_shared_quantized(f, ws, ys, ld, nw, f->xn, n);
+        const int nw = qkv_weights(ly, ws);
+        if (!xn_ready) xq_ready = run_tokens_quant(&tt, ST_ATTN_NORM, ws, nw);  // xn = RMSNorm(h, attn_norm)
+        if (xq_ready) matmul_shared_quantized(f, ws, ys, ld, nw, f->xn, n);
         else matmul_shared(f, ws, ys, ld, nw, f->xn, n);
         run_tokens(&tt, ST_QKV);                               // norms, RoPE, K/V into the cache
         attn_task at = {f, kvs, b, l, n};
         ilm_pool_run(f->pool, attn_task_fn, &at);              // att rows [n][nh*hd], dense
         matmul(f, &ly->wo, f->att, n, f->o, H);
-        run_tokens(&tt, ST_POST_ATTN);                         // h += RMSNorm(o, post_attention_norm)
 
         // ---- feed-forward (§2.2 / §2.5) ----
+        // The layer's last stage also does h *= layer_output_scale and the next layer's
+        // xn = RMSNorm(h, attn_norm) (run_layer_end).
+        int last = ST_LAYER_END;
         if (m->n_expert) {
+            run_tokens(&tt, ST_POST_ATTN);                     // h += RMSNorm(o, post_attention_norm)
             moe_block(f, ly, n);
         } else {
             const ilm_weight *gu[2] = {&ly->ffn_gate, &ly->ffn_up};
-            bool q = run_tokens_quant(&tt, ST_FFN_NORM, gu, 2);  // xn = RMSNorm(h, ffn_norm)
+            // h += RMSNorm(o, post_attention_norm); xn = RMSNorm(h, ffn_norm)
+            bool q = run_tokens_quant(&tt, ST_POST_ATTN_FFN_NORM, gu, 2);
             mlp(f, &tt, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, f->xn, q, n, f->o);
-            run_tokens(&tt, ST_POST_FFW);                      // h += RMSNorm(o, post_ffw_norm)
+            if (m->ple_dim) run_tokens(&tt, ST_POST_FFW);      // h += RMSNorm(o, post_ffw_norm)
+            else last = ST_POST_FFW;
         }
 
         // ---- per-layer input (§2.4) ----
@@ -513,9 +555,10 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
             matmul(f, &ly->inp_gate, f->h, n, f->gate, m->ple_dim);
             run_tokens(&tt, ST_PLE_GATE);                      // g = gelu(g) ⊙ ple[l]
             matmul(f, &ly->proj, f->gate, n, f->o, H);
-            run_tokens(&tt, ST_PLE_POST);                      // h += RMSNorm(o, post_norm)
+            last = ST_PLE_POST;                                // h += RMSNorm(o, post_norm)
         }
-        if (ly->out_scale != 1.0f) run_tokens(&tt, ST_SCALE);  // h *= layer_output_scale
+        xq_ready = run_layer_end(&tt, last, next);             // h *= layer_output_scale; next xn
+        xn_ready = next != NULL;
     }
     return 0;
 }
