@@ -17,7 +17,7 @@
 
 #define DRAFT_MAX_LAYERS 16
 #define DRAFT_KEYS_PER_DISPATCH 256  // visible keys x heads from which heads go on the pool
-#define DRAFT_CAND_MACS_PER_DISPATCH 65536  // centroid-head work from which it goes on the pool
+#define DRAFT_CAND_MACS_PER_DISPATCH 8192  // centroid-head work (candidates x H) from which it goes on the pool
 
 typedef struct {
     bool sliding;
