@@ -97,6 +97,10 @@ static int emit(const ilm_gen_opts *o, ilm_gen_stats *st, int32_t t) {
     return st->n_gen >= o->n_predict;
 }
 
+static void note_plain_step(ilm_gen_stats *st, double secs) {
+    if (!st->plain_steps++ || secs < st->t_plain_step) st->t_plain_step = secs;
+}
+
 int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int32_t *prompt, int n_prompt,
                  const ilm_gen_opts *o, ilm_gen_stats *st, ilm_err *err) {
     memset(st, 0, sizeof *st);
@@ -119,6 +123,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
     int rc = -1;
     autotune at = {.max = N_max};
     double t0 = ilm_now();
+    bool timed = false;  // t_gen set
     if (!logits || !hidden || !probs || !tok || !pos || !want || !g0) {
         ilm_fail(err, "out of memory");
         goto done;
@@ -171,7 +176,9 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
         double tv = ilm_now();
         b = (ilm_batch){n + 1, tok, pos, NULL, want};
         if (ilm_forward(e->fwd, &kv, 1, &b, logits, hidden, err)) goto done;
-        observe(&at.t_verify[n + 1], &at.n_verify[n + 1], ilm_now() - tv);
+        tv = ilm_now() - tv;
+        observe(&at.t_verify[n + 1], &at.n_verify[n + 1], tv);
+        if (n == 0) note_plain_step(st, tv);
         st->rounds++;
         st->rounds_with_n[n]++;
         // accept the longest agreeing prefix (greedy) or apply the speculative-sampling rule
@@ -213,9 +220,24 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
         pending = next;
         if (stop) break;
     }
+    st->t_gen = ilm_now() - t0;
+    timed = true;
+    // The plain decoding rate to compare with: unless 3 rounds ran without drafts, time plain
+    // steps now (the pending token at the next position, rolled back), outside t_gen.
+    while (N_max > 0 && st->plain_steps < 3 && kv->n_pos < e->n_ctx) {
+        const int p = kv->n_pos;
+        tok[0] = pending;
+        pos[0] = p;
+        want[0] = true;
+        b = (ilm_batch){1, tok, pos, NULL, want};
+        double tv = ilm_now();
+        if (ilm_forward(e->fwd, &kv, 1, &b, logits, hidden, err)) goto done;
+        note_plain_step(st, ilm_now() - tv);
+        ilm_kv_truncate(kv, p);
+    }
     rc = 0;
 done:
-    st->t_gen = ilm_now() - t0;
+    if (!timed) st->t_gen = ilm_now() - t0;
     st->final_draft_max = o->autotune && N_max ? autotune_best(&at) : N_max;
     free(logits);
     free(hidden);
@@ -245,4 +267,9 @@ void ilm_gen_stats_print(const ilm_gen_stats *st, const ilm_engine *e, bool spec
         if (st->rounds_with_n[k]) fprintf(stderr, " N=%d: %ld", k, st->rounds_with_n[k]);
     fprintf(stderr, "; draft length in use at the end: %d%s\n", st->final_draft_max,
             st->final_draft_max ? "" : " (drafting off)");
+    if (st->plain_steps && st->t_gen > 0 && st->n_gen > 0) {
+        double with = st->n_gen / st->t_gen, without = 1.0 / st->t_plain_step;
+        fprintf(stderr, "ironlm: %.1f t/s with drafting; plain decoding %.1f t/s (fastest of %d single-token passes): %.2fx\n",
+                with, without, st->plain_steps, with / without);
+    }
 }

@@ -33,6 +33,8 @@ typedef struct {
     long drafted_at[ILM_SPEC_MAX_DRAFT], accepted_at[ILM_SPEC_MAX_DRAFT];  // per chain position
     long rounds_with_n[ILM_SPEC_MAX_DRAFT + 1];  // how often each draft length was used
     int final_draft_max;                // autotune's choice at the end (0: drafting off)
+    double t_plain_step;                // fastest single-token verifier pass (a plain decoding
+    int plain_steps;                    //   step), seconds, over plain_steps passes (0: none)
     bool stopped_at_eog;
 } ilm_gen_stats;
 

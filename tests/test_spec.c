@@ -58,6 +58,8 @@ static void check_lossless(const char *target, const char *drafter, const int32_
         CHECK_MSG(!memcmp(spec, plain, sizeof(int32_t) * (size_t)n_ref), "%s + %s: draft-max %d output differs from plain",
                   target, drafter, dm);
         CHECK(st.drafted > 0);
+        CHECK_MSG(st.plain_steps >= 3 && st.t_plain_step > 0, "plain decoding rate not measured (%d steps)",
+                  st.plain_steps);
         if (dm == 3 && acc) {
             *acc += st.accepted;
             *drafted += st.drafted;
@@ -254,6 +256,20 @@ static void expect_drafter_refused(const char *target, const char *drafter, cons
     CHECK_MSG(rc != 0 && rc < 128, "%s + %s: exit %d", target, drafter, rc);
     CHECK_MSG(out && strstr(out, "ironlm: error: ") && strstr(out, needle), "%s + %s: expected '%s' in: %s", target,
               drafter, needle, out ? out : "");
+    free(out);
+}
+
+// `run --draft` ends with the statistics block, including the rate with drafting against a
+// measured plain decoding rate.
+TEST(spec_run_prints_statistics) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s run -m %s --draft %s --tokens 2,3,4 -n 12 --draft-max 2 --temp 0 -t 2 2>&1 >/dev/null",
+             t_bin(), t_fixture("hf/dense-f32.gguf"), t_fixture("hf/mtp-plain-f32.gguf"));
+    CHECK_EQ(t_run(cmd, &out), 0);
+    const char *need[] = {"ironlm: speculative: ", "acceptance by chain position: 1: ", "rounds by draft length:",
+                          " t/s with drafting; plain decoding ", "(fastest of 3 single-token passes)"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        CHECK_MSG(out && strstr(out, need[i]), "missing '%s' in: %s", need[i], out ? out : "");
     free(out);
 }
 
