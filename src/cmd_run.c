@@ -180,10 +180,11 @@ int ilm_cmd_run(int argc, char **argv) {
         }
         if (text && ilm_tokenize(tk, text, text_len, 0, &ids, &n_ids, &err)) goto fail;
     }
-    ilm_gen_opts go = {(int)n_predict, ignore_eos, tk->eog_ids, tk->n_eog, d ? (int)draft_max : 0, p_min, autotune,
-                       on_token, &pr};
     ilm_gen_stats st;
     bool interactive = chat && !text && !tokens && isatty(STDIN_FILENO);
+    // one-shot runs measure the plain decoding rate for the statistics; chat turns do not wait for it
+    ilm_gen_opts go = {(int)n_predict, ignore_eos, tk->eog_ids, tk->n_eog, d ? (int)draft_max : 0, p_min, autotune,
+                       on_token, &pr, !interactive};
     if (!interactive) {
         if (!ids) {
             ilm_fail(&err, "run: nothing to generate from (empty prompt)");

@@ -224,7 +224,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
     timed = true;
     // The plain decoding rate to compare with: unless 3 rounds ran without drafts, time plain
     // steps now (the pending token at the next position, rolled back), outside t_gen.
-    while (N_max > 0 && st->plain_steps < 3 && kv->n_pos < e->n_ctx) {
+    while (o->measure_plain && N_max > 0 && st->plain_steps < 3 && kv->n_pos < e->n_ctx) {
         const int p = kv->n_pos;
         tok[0] = pending;
         pos[0] = p;

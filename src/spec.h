@@ -24,6 +24,9 @@ typedef struct {
     // Called for every generated token in order; a non-zero return stops generation.
     int (*on_token)(void *ctx, int32_t token);
     void *ctx;
+    // With a drafter: unless 3 rounds ran without drafts, time plain decoding steps after
+    // generation (rolled back, not in t_gen) for ilm_gen_stats.t_plain_step.
+    bool measure_plain;
 } ilm_gen_opts;
 
 typedef struct {
