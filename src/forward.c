@@ -587,6 +587,25 @@ static int check_batch(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, 
     return 0;
 }
 
+// The final soft-cap over all logits rows, split over the pool for real vocabularies (262,144
+// tanh per row; elementwise, so the split changes no value).
+#define SOFTCAP_PER_DISPATCH 32768
+typedef struct {
+    float *x;
+    size_t n;
+    float cap;
+} softcap_task;
+
+static void softcap_task_fn(void *ctx, int ith, int nth) {
+    const softcap_task *t = ctx;
+    size_t a = t->n * (size_t)ith / (size_t)nth / 64 * 64;
+    size_t b = ith + 1 == nth ? t->n : t->n * (size_t)(ith + 1) / (size_t)nth / 64 * 64;
+    for (size_t i = a; i < b; i += (size_t)1 << 30) {  // kernels take int lengths
+        size_t len = b - i < ((size_t)1 << 30) ? b - i : ((size_t)1 << 30);
+        ilm_k->softcap(t->x + i, (int)len, t->cap);
+    }
+}
+
 int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *logits, float *hidden, ilm_err *err) {
     const ilm_model *m = f->m;
     const int H = m->n_embd, V = m->n_vocab;
@@ -617,11 +636,13 @@ int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *
                 int k = nw - s < f->B ? nw - s : f->B;
                 matmul(f, head, f->yrows + (size_t)s * H, k, lg + (size_t)s * V, V);
             }
-            for (int r = 0; r < nw; r++) {
-                float *row = lg + (size_t)r * V;
-                if (m->softcap > 0) ilm_k->softcap(row, V, m->softcap);
-                for (int s = 0; s < m->n_suppress; s++) row[m->suppress_tokens[s]] = -INFINITY;
+            if (m->softcap > 0) {
+                softcap_task sc = {lg, (size_t)nw * (size_t)V, m->softcap};
+                if (sc.n >= SOFTCAP_PER_DISPATCH) ilm_pool_run(f->pool, softcap_task_fn, &sc);
+                else softcap_task_fn(&sc, 0, 1);
             }
+            for (int r = 0; r < nw; r++)
+                for (int s = 0; s < m->n_suppress; s++) lg[(size_t)r * V + (size_t)m->suppress_tokens[s]] = -INFINITY;
         }
         row_out += nw;
     }
