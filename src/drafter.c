@@ -448,7 +448,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
         const ilm_weight *ws[2] = {&ly->gate, &ly->up};
         float *ys[2] = {d->gbuf, d->ubuf};
         int ld[2] = {ly->n_ff, ly->n_ff};
-        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, 1);
+        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, 1);
         ilm_k->geglu(d->gbuf, d->gbuf, d->ubuf, ly->n_ff);
         mm(d, &ly->down, d->gbuf, d->o);
         ilm_k->rmsnorm(d->o, d->o, ly->post_ffw_norm, H, d->eps);

@@ -90,20 +90,19 @@ static void matmul(ilm_fwd *f, const ilm_weight *w, const float *x, int n, float
 }
 
 // Several matrices sharing one input (Q/K/V, gate/up): one quantization, one dispatch.
+// x_quantized: the stage that produced x already put its Q8 rows in f->qa (tok_task.quant).
 static void matmul_shared(ilm_fwd *f, const ilm_weight *const *ws, float *const *ys, const int *ldys, int nw,
-                          const float *x, int n) {
-    ilm_matmul_shared(f->pool, f->opt.act_f32, f->qa, ws, ys, ldys, nw, x, n);
+                          const float *x, bool x_quantized, int n) {
+    ilm_matmul_shared(f->pool, f->opt.act_f32, f->qa, ws, ys, ldys, nw, x, x_quantized, n);
 }
 
 static bool q8_path(const ilm_fwd *f, const ilm_weight *w) { return ilm_matmul_uses_q8(f->opt.act_f32, w); }
 
-// As matmul_shared, with x already quantized into f->qa by the stage that produced it
-// (tok_task.quant): one dispatch fewer per matrix group.
-static void matmul_shared_quantized(ilm_fwd *f, const ilm_weight *const *ws, float *const *ys, const int *ldys,
-                                    int nw, const float *x, int n) {
-    ilm_mm_job jobs[3];
-    for (int i = 0; i < nw; i++) jobs[i] = (ilm_mm_job){ws[i], x, q8_path(f, ws[i]) ? f->qa : NULL, n, ys[i], ldys[i]};
-    ilm_mm_run(f->pool, jobs, nw);
+// Whether every one of ws takes Q8 activations (so one quantized input serves them all).
+static bool all_q8(const ilm_fwd *f, const ilm_weight *const *ws, int nw) {
+    bool q = true;
+    for (int i = 0; i < nw; i++) q &= q8_path(f, ws[i]);
+    return q;
 }
 
 // --- attention on the pool --------------------------------------------------------------------
@@ -310,23 +309,22 @@ static void tok_task_fn(void *ctx, int ith, int nth) {
 // (~1 µs); from 2 tokens on they are split over the threads (speculative verification of
 // 4-5 tokens on pyc80m, 2 threads: -5% against inline up to 7 tokens).
 #define ILM_TOKENS_PER_DISPATCH 2
-static void run_stage(tok_task *t, int stage, bool quant) {
+static void run_stage(tok_task *t, int stage, bool quant, bool end) {
     t->stage = stage;
     t->quant = quant;
-    t->end = false;
+    t->end = end;
     if (t->n < ILM_TOKENS_PER_DISPATCH)
         for (int i = 0; i < t->n; i++) tok_stage(t, i);
     else ilm_pool_run(t->f->pool, tok_task_fn, t);
 }
 
-static void run_tokens(tok_task *t, int stage) { run_stage(t, stage, false); }
+static void run_tokens(tok_task *t, int stage) { run_stage(t, stage, false, false); }
 
 // A stage whose output feeds a matmul, its rows quantized on the way when that matmul takes
 // Q8 activations (saves the matmul's own quantization dispatch). Returns whether it did.
 static bool run_tokens_quant(tok_task *t, int stage, const ilm_weight *const *next, int n_next) {
-    bool q = true;
-    for (int i = 0; i < n_next; i++) q &= q8_path(t->f, next[i]);
-    run_stage(t, stage, q);
+    bool q = all_q8(t->f, next, n_next);
+    run_stage(t, stage, q, false);
     return q;
 }
 
@@ -341,15 +339,9 @@ static int qkv_weights(const ilm_layer *ly, const ilm_weight **ws) {
 // Returns whether xn was quantized.
 static bool run_layer_end(tok_task *t, int stage, const ilm_layer *next) {
     const ilm_weight *ws[3];
-    bool q = next != NULL;
-    for (int i = 0, nw = next ? qkv_weights(next, ws) : 0; i < nw; i++) q &= q8_path(t->f, ws[i]);
-    t->stage = stage;
-    t->quant = q;
-    t->end = true;
+    bool q = next && all_q8(t->f, ws, qkv_weights(next, ws));
     t->next = next;
-    if (t->n < ILM_TOKENS_PER_DISPATCH)
-        for (int i = 0; i < t->n; i++) tok_stage(t, i);
-    else ilm_pool_run(t->f->pool, tok_task_fn, t);
+    run_stage(t, stage, q, true);
     return q;
 }
 
@@ -363,15 +355,12 @@ static void mlp(ilm_fwd *f, tok_task *tt, const ilm_weight *gate, const ilm_weig
     const ilm_weight *ws[2] = {gate, up};
     float *ys[2] = {f->gate, f->up};
     int ld[2] = {F, F};
-    if (x_quantized) matmul_shared_quantized(f, ws, ys, ld, 2, x, n);
-    else matmul_shared(f, ws, ys, ld, 2, x, n);
-    if (tt && run_tokens_quant(tt, ST_GEGLU, &down, 1)) {  // gate = gelu(gate) ⊙ up, quantized
-        matmul_shared_quantized(f, &down, &out, &H, 1, f->gate, n);
-        return;
-    }
-    if (!tt)
+    matmul_shared(f, ws, ys, ld, 2, x, x_quantized, n);
+    bool gate_quantized = false;  // gate = gelu(gate) ⊙ up, quantized for down when it can be
+    if (tt) gate_quantized = run_tokens_quant(tt, ST_GEGLU, &down, 1);
+    else
         for (int i = 0; i < n; i++) ilm_k->geglu(f->gate + (size_t)i * F, f->gate + (size_t)i * F, f->up + (size_t)i * F, F);
-    matmul(f, down, f->gate, n, out, H);
+    matmul_shared(f, &down, &out, &H, 1, f->gate, gate_quantized, n);
 }
 
 // 26B-A4B mixture of experts (§2.5): h is the residual after attention; adds the block's
@@ -527,8 +516,7 @@ static int forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
         int ld[3] = {f->max_q, f->max_kv, f->max_kv};
         const int nw = qkv_weights(ly, ws);
         if (!xn_ready) xq_ready = run_tokens_quant(&tt, ST_ATTN_NORM, ws, nw);  // xn = RMSNorm(h, attn_norm)
-        if (xq_ready) matmul_shared_quantized(f, ws, ys, ld, nw, f->xn, n);
-        else matmul_shared(f, ws, ys, ld, nw, f->xn, n);
+        matmul_shared(f, ws, ys, ld, nw, f->xn, xq_ready, n);
         run_tokens(&tt, ST_QKV);                               // norms, RoPE, K/V into the cache
         attn_task at = {f, kvs, b, l, n};
         ilm_pool_run(f->pool, attn_task_fn, &at);              // att rows [n][nh*hd], dense

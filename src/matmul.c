@@ -66,11 +66,11 @@ void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weigh
 }
 
 void ilm_matmul_shared(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *const *ws, float *const *ys,
-                       const int *ldys, int nw, const float *x, int n) {
+                       const int *ldys, int nw, const float *x, bool x_quantized, int n) {
     ilm_mm_job jobs[8];
     bool need_q8 = false;
     for (int i = 0; i < nw && i < 8; i++) need_q8 |= ilm_matmul_uses_q8(act_f32, ws[i]);
-    if (need_q8) quantize_rows_pool(pool, x, n, ws[0]->m.cols, qscratch);
+    if (need_q8 && !x_quantized) quantize_rows_pool(pool, x, n, ws[0]->m.cols, qscratch);
     for (int i = 0; i < nw && i < 8; i++)
         jobs[i] = (ilm_mm_job){ws[i], x, ilm_matmul_uses_q8(act_f32, ws[i]) ? qscratch : NULL, n, ys[i], ldys[i]};
     ilm_mm_run(pool, jobs, nw < 8 ? nw : 8);
