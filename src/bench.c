@@ -69,13 +69,6 @@ void ilm_bench_tokens(int32_t *out, int n, int n_vocab, uint64_t seed) {
 
 // ---- passes --------------------------------------------------------------------------------
 
-static int32_t argmax(const float *x, int n) {
-    int32_t b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 static int batch_size(const ilm_engine *e) { return e->opt.max_batch > 0 ? e->opt.max_batch : 512; }
 
 // Appends tokens[0..n) to sequence 0's cache in passes of at most the engine's batch size
@@ -123,7 +116,7 @@ int ilm_bench_context(ilm_engine *e, int depth, int32_t *next, ilm_err *err) {
     if (ctx && logits) {
         ilm_kv_truncate(&e->kv[0], 0);
         rc = feed(e, ctx, n, logits, NULL, err);
-        if (!rc) *next = argmax(logits, e->model->n_vocab);
+        if (!rc) *next = ilm_argmax(logits, e->model->n_vocab);
     }
     free(ctx);
     free(logits);
@@ -158,7 +151,7 @@ static int decode_loop(ilm_engine *e, int32_t next, int n_gen, float *logits, il
         int32_t pos = kv->n_pos;
         ilm_batch b = {1, &next, &pos, NULL, NULL};
         if (ilm_forward(e->fwd, &kv, 1, &b, logits, NULL, err)) return -1;
-        next = argmax(logits, V);
+        next = ilm_argmax(logits, V);
     }
     return 0;
 }
@@ -188,7 +181,7 @@ int ilm_bench_pg(ilm_engine *e, const ilm_bench_model_info *mi, int n_prompt, in
         ilm_kv_truncate(&e->kv[0], 0);
         double t0 = ilm_now();
         rc = feed(e, tok, n_prompt, logits, &passes, err);
-        if (!rc) rc = decode_loop(e, argmax(logits, V), n_gen, logits, err);
+        if (!rc) rc = decode_loop(e, ilm_argmax(logits, V), n_gen, logits, err);
         *secs = ilm_now() - t0;
         const int B = batch_size(e);
         *bytes = passes * ilm_bench_streamed(mi, n_prompt < B ? n_prompt : B) + n_gen * ilm_bench_streamed(mi, 1);
@@ -293,7 +286,7 @@ int ilm_bench_measure_costs(ilm_engine *e, ilm_drafter *d, const int32_t *prompt
         goto done;
     }
     ilm_bench_tokens(tok, n_max + 1, V, 3);
-    tok[0] = argmax(logits, V);
+    tok[0] = ilm_argmax(logits, V);
     cost_ctx cc = {e, d, n_prompt, 1, tok, logits, hidden, g_next};
     if (fastest(verify_pass, &cc, &c->t_decode, err)) goto done;  // leaves hidden = g at depth
     if (d && fastest(draft_step, &cc, &c->t_draft, err)) goto done;

@@ -13,6 +13,7 @@
 
 #include "forward.h"
 #include "matmul.h"
+#include "sampler.h"
 #include "threadpool.h"
 
 #define DRAFT_MAX_LAYERS 16
@@ -503,8 +504,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
         return best;
     }
     mm(d, &d->embd, d->y, lg);
-    for (int i = 1; i < d->V; i++)
-        if (lg[i] > lg[best]) best = i;
+    best = ilm_argmax(lg, d->V);
     if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
         memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
         ilm_k->softmax(d->probs, d->V);

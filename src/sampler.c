@@ -98,9 +98,9 @@ bool ilm_sampler_is_greedy(const ilm_sampler *s) {
 
 // ---- greedy -------------------------------------------------------------------------------
 
-// Lowest id among the maxima; NaN never wins; an all -inf/NaN row gives 0. Two passes (the max,
-// then its first position) because the max pass vectorises: 8 lanes of `a > m ? a : m`.
-static int32_t argmax(const float *x, int n) {
+// Two passes (the max, then its first position) because the max pass vectorises: 8 lanes of
+// `a > m ? a : m`.
+int32_t ilm_argmax(const float *x, int n) {
     float lane_max[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -243,7 +243,7 @@ static int final_candidates(ilm_sampler *s, const float *logits, int n, double *
     if (reserve_scratch(s, n) != 0) return -1;
     candidate *c = s->cand;
     if (ilm_sampler_is_greedy(s)) {
-        int32_t best = argmax(logits, n);
+        int32_t best = ilm_argmax(logits, n);
         c[0] = (candidate){best, logits[best], 1.0f};
         *mass = 1.0;
         return 1;
@@ -271,7 +271,7 @@ static int final_candidates(ilm_sampler *s, const float *logits, int n, double *
         while (n_c > 1 && c[n_c - 1].weight == 0) n_c--;  // underflowed: probability 0
     } else {
         // ---- whole vocabulary
-        const int32_t best_id = argmax(logits, n);
+        const int32_t best_id = ilm_argmax(logits, n);
         const float best = logits[best_id];
         if (!isfinite(best)) {  // no finite logit to measure from: degenerate row
             c[0] = (candidate){best_id, best, 1.0f};
@@ -298,7 +298,7 @@ static int final_candidates(ilm_sampler *s, const float *logits, int n, double *
 // ---- drawing ------------------------------------------------------------------------------
 
 int32_t ilm_sample(ilm_sampler *s, const float *logits, int n_vocab) {
-    if (ilm_sampler_is_greedy(s)) return argmax(logits, n_vocab);  // no scratch, no randomness
+    if (ilm_sampler_is_greedy(s)) return ilm_argmax(logits, n_vocab);  // no scratch, no randomness
     double mass;
     int n_c = final_candidates(s, logits, n_vocab, &mass);
     if (n_c < 0) return -1;
@@ -314,7 +314,7 @@ int32_t ilm_sample(ilm_sampler *s, const float *logits, int n_vocab) {
 int ilm_sampler_probs(ilm_sampler *s, const float *logits, int n_vocab, float *probs_out) {
     memset(probs_out, 0, (size_t)n_vocab * sizeof *probs_out);
     if (ilm_sampler_is_greedy(s)) {
-        probs_out[argmax(logits, n_vocab)] = 1.0f;
+        probs_out[ilm_argmax(logits, n_vocab)] = 1.0f;
         return 0;
     }
     double mass;

@@ -35,6 +35,9 @@ void ilm_sampler_free(ilm_sampler *s);
 void ilm_sampler_reseed(ilm_sampler *s, uint64_t seed);
 // Allocates the scratch for a vocabulary up front, so the per-token calls never allocate.
 int ilm_sampler_reserve(ilm_sampler *s, int n_vocab, ilm_err *err);
+// Greedy choice: the lowest id among the maxima; NaN never wins; an all -inf/NaN row gives 0.
+int32_t ilm_argmax(const float *x, int n);
+
 bool ilm_sampler_is_greedy(const ilm_sampler *s);
 
 // The next token for one row of logits (NaN logits count as -inf). The chain, as in llama.cpp

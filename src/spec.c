@@ -79,13 +79,6 @@ static bool is_eog(const ilm_gen_opts *o, int32_t t) {
     return false;
 }
 
-static int32_t argmax(const float *x, int n) {
-    int32_t b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 // Emits one token; returns 1 when generation must stop.
 static int emit(const ilm_gen_opts *o, ilm_gen_stats *st, int32_t t) {
     if (!o->ignore_eos && is_eog(o, t)) {
@@ -141,7 +134,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
     if (ilm_forward(e->fwd, &kv, 1, &b, logits, hidden, err)) goto done;
     st->t_prompt = ilm_now() - t0;
     t0 = ilm_now();
-    int32_t pending = greedy ? argmax(logits, V) : ilm_sample(s, logits, V);
+    int32_t pending = greedy ? ilm_argmax(logits, V) : ilm_sample(s, logits, V);
     memcpy(g0, hidden, sizeof(float) * (size_t)H);
     if (o->n_predict <= 0 || emit(o, st, pending)) {
         rc = 0;
@@ -189,7 +182,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
             int32_t t;
             bool ok;
             if (greedy) {
-                t = argmax(row, V);
+                t = ilm_argmax(row, V);
                 ok = t == drafts[a];
             } else {
                 ilm_sampler_probs(s, row, V, probs);
@@ -209,7 +202,7 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int3
         st->accepted += a;
         if (next < 0) {  // every draft accepted: bonus token from the last row
             const float *row = logits + (size_t)n * V;
-            next = greedy ? argmax(row, V) : ilm_sample(s, row, V);
+            next = greedy ? ilm_argmax(row, V) : ilm_sample(s, row, V);
         }
         // rows 0..a stay in the cache (pending token + accepted drafts); the rest is rolled back
         ilm_kv_truncate(kv, p + a + 1);
