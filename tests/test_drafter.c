@@ -10,6 +10,21 @@
 #include "harness.h"
 #include "json.h"
 
+// ids[0..n) at positions 0.. from an empty cache of sequence 0 (left holding them): the
+// verifier's final-normed hidden rows [n][H] (malloc'd).
+static float *prefill_hidden(ilm_engine *e, const int32_t *ids, int n) {
+    int32_t *pos = malloc(sizeof *pos * (size_t)n);
+    float *hidden = malloc(sizeof(float) * (size_t)n * (size_t)e->model->n_embd);
+    for (int i = 0; i < n; i++) pos[i] = i;
+    ilm_kv *kv = &e->kv[0];
+    ilm_kv_truncate(kv, 0);
+    ilm_batch b = {n, ids, pos, NULL, NULL};
+    ilm_err err;
+    CHECK_EQ(ilm_forward(e->fwd, &kv, 1, &b, NULL, hidden, &err), 0);
+    free(pos);
+    return hidden;
+}
+
 // For every position p of every prompt: input ids[p], conditioning = final-normed hidden
 // state at p-1, position p. With `quirk` the drafter attends as the fixture generator did
 // (whole sequence cached, mask added as +1/0; see ilm_drafter_emulate in drafter.h) and every
@@ -35,16 +50,10 @@ static void check_chains(const char *target, const char *drafter, const char *re
         int n;
         int32_t *ids = t_json_ids(ilm_json_get(pr, "ids"), &n);
         const ilm_json *chains = ilm_json_get(pr, "chains");
-        int32_t *pos = malloc(sizeof *pos * (size_t)n);
-        float *hidden = malloc(sizeof(float) * (size_t)n * H);
-        for (int i = 0; i < n; i++) pos[i] = i;
+        float *hidden = prefill_hidden(&e, ids, n);
         float *g = malloc(sizeof(float) * (size_t)H), *gn = malloc(sizeof(float) * (size_t)H);
         float *lg = malloc(sizeof(float) * (size_t)e.model->n_vocab);
         ilm_kv *kv = &e.kv[0];
-        ilm_kv_truncate(kv, 0);
-        ilm_batch b = {n, ids, pos, NULL, NULL};
-        ilm_err err;
-        CHECK_EQ(ilm_forward(e.fwd, &kv, 1, &b, NULL, hidden, &err), 0);
         for (size_t c = 0; chains && c < chains->len; c++) {
             int p = atoi(chains->keys[c]);
             const ilm_json *want = &chains->items[c];
@@ -84,7 +93,6 @@ static void check_chains(const char *target, const char *drafter, const char *re
         free(gn);
         free(lg);
         free(ids);
-        free(pos);
         free(hidden);
     }
     CHECK_MSG(checked > 50, "%s: only %d chains checked", ref, checked);
@@ -151,15 +159,9 @@ static void check_hf_round1(const char *drafter, const char *ref, int *hf_agree,
             free(greedy);
             continue;
         }
-        int32_t *pos = malloc(sizeof *pos * (size_t)n);
-        float *hidden = malloc(sizeof(float) * (size_t)n * H), *g = malloc(sizeof(float) * (size_t)H),
+        float *hidden = prefill_hidden(&e, ids, n), *g = malloc(sizeof(float) * (size_t)H),
               *gn = malloc(sizeof(float) * (size_t)H), *lg = malloc(sizeof(float) * (size_t)e.model->n_vocab);
-        for (int i = 0; i < n; i++) pos[i] = i;
         ilm_kv *kv = &e.kv[0];
-        ilm_kv_truncate(kv, 0);
-        ilm_batch b = {n, ids, pos, NULL, NULL};
-        ilm_err err;
-        CHECK_EQ(ilm_forward(e.fwd, &kv, 1, &b, NULL, hidden, &err), 0);
         for (int mode = 0; mode < 2; mode++) {  // 0: transformers' inputs, 1: clean
             ilm_drafter_emulate(d, mode == 0 ? ILM_DRAFT_HF_ASSISTED : ILM_DRAFT_CLEAN);
             memcpy(g, hidden + (size_t)(mode == 0 ? 0 : n - 1) * H, sizeof(float) * (size_t)H);
@@ -185,7 +187,6 @@ static void check_hf_round1(const char *drafter, const char *ref, int *hf_agree,
         ilm_drafter_emulate(d, ILM_DRAFT_CLEAN);
         free(ids);
         free(greedy);
-        free(pos);
         free(hidden);
         free(g);
         free(gn);
