@@ -351,24 +351,6 @@ const char *ilm_drafter_describe(const ilm_drafter *d) { return d->desc; }
 
 void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode) { d->emulate = mode; }
 
-// The attention the fixture chain references were computed with (see drafter.h): every
-// cached position j is visible, the intended mask enters as an additive +1 (allowed) / 0.
-static void attend_head_fixture_quirk(const ilm_kv *kv, int layer, int kv_head, int hd, bool sliding, int window,
-                                      int pos, const float *q, float *scores, float *out) {
-    const ilm_kv_layer *L = &kv->layer[layer];
-    const int n = kv->n_pos < L->slots ? kv->n_pos : L->slots;
-    size_t es = ilm_kv_elem_size(kv), off = (size_t)kv_head * (size_t)hd * es;
-    memset(out, 0, sizeof(float) * (size_t)hd);
-    if (n <= 0) return;
-    ilm_k->attn_scores(q, L->k + off, kv->type, L->row_bytes, n, hd, scores);
-    for (int j = 0; j < n; j++) {
-        bool allowed = sliding ? (j > pos - window && j < pos) : j < pos;
-        scores[j] += allowed ? 1.0f : 0.0f;
-    }
-    ilm_k->softmax(scores, n);
-    ilm_k->attn_values(scores, L->v + off, kv->type, L->row_bytes, n, hd, out);
-}
-
 static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, float *y) {
     ilm_matmul(d->pool, d->act_f32, d->qa, w, x, 1, y, w->m.rows);
 }
@@ -392,11 +374,7 @@ static void heads_task_fn(void *ctx, int ith, int nth) {
         float *q = d->q + h * hd;
         ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
         ilm_k->rope_neox(q, t->n_rot, t->cs);
-        if (d->emulate == ILM_DRAFT_CHAINS_FIXTURE)
-            attend_head_fixture_quirk(t->kv, ly->src, h / group, hd, ly->sliding, d->t->window, t->pos, q, scores,
-                                      d->att + h * hd);
-        else
-            ilm_attend_head(t->kv, ly->src, h / group, hd, ly->sliding, t->window, t->pos, t->hi, q, scores,
+        ilm_attend_head(t->kv, ly->src, h / group, hd, ly->sliding, t->window, t->pos, t->hi, q, scores,
                             d->att + h * hd);
     }
 }

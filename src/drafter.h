@@ -26,19 +26,14 @@ const char *ilm_drafter_describe(const ilm_drafter *d);
 int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
                          float *conf, float *logits);
 
-// Verification hooks, off by default (ILM_DRAFT_CLEAN: the cache holds positions < pos,
-// sliding layers see pos-W < j < pos). Both reproduce a reference's attention so tests can
-// check all other drafter math against it; neither is ever used for decoding.
-//  * ILM_DRAFT_CHAINS_FIXTURE: the chain references (hf/mtp*-chains.json,
-//    models/pycoder/pycoder-chains.json) were computed with the verifier's K/V of the WHOLE
-//    sequence (future positions included) and the intended mask added to the scores as +1/0
-//    instead of 0/-inf (eager attention given a boolean mask): every cached position is
-//    visible that way.
+// Verification hook, off by default (ILM_DRAFT_CLEAN: the cache holds positions < pos,
+// sliding layers see pos-W < j < pos, what decoding uses). It reproduces a reference's
+// attention so tests can check all other drafter math against it; never used for decoding.
 //  * ILM_DRAFT_HF_ASSISTED: transformers' assisted generation (hf/mtp*-ref.json
 //    assistant_calls) masks the shared sliding K/V with a bidirectional window |q-k| <= W
 //    and, the query having no entry of its own, shows W+1 past positions (pos-W-1 .. pos-1)
 //    instead of W-1.
-enum ilm_drafter_attention { ILM_DRAFT_CLEAN, ILM_DRAFT_CHAINS_FIXTURE, ILM_DRAFT_HF_ASSISTED };
+enum ilm_drafter_attention { ILM_DRAFT_CLEAN, ILM_DRAFT_HF_ASSISTED };
 void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode);
 
 // The draft chain of §4.5: up to n tokens, all at position `pos`. A draft whose probability
