@@ -10,7 +10,7 @@
 CC      ?= cc
 BUILD   ?= build/$(notdir $(CC))
 OPT     ?= -O2
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fno-math-errno -I src -I simd
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g $(OPT) -fno-math-errno -I src -I .
 CFLAGS  += $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 LDLIBS  += -lm -lpthread
 FIXTURES ?= ../shared/fixtures
@@ -36,7 +36,7 @@ ISA_avx512vnni = $(ISA_avx512) -mavx512vnni
 ISA_neon       =
 ISA_neondot    = -march=armv8.2-a+dotprod
 
-LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*.c)) $(SIMD_SRC)
+LIB_SRC  = $(filter-out src/cli/main.c,$(wildcard src/*/*.c)) $(SIMD_SRC)
 TEST_SRC = $(filter-out tests/fuzz_%.c,$(wildcard tests/*.c))
 BENCH_SRC = $(wildcard bench/*.c)
 
@@ -49,7 +49,7 @@ all: ironlm
 ironlm: $(BUILD)/ironlm
 	cp $< $@
 
-$(BUILD)/ironlm: $(BUILD)/src/main.o $(LIB_OBJ)
+$(BUILD)/ironlm: $(BUILD)/src/cli/main.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/run: $(TEST_OBJ) $(LIB_OBJ)
@@ -59,7 +59,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_$(basename $(notdir $<))) -MMD -MP -c -o $@ $<
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/cli/main.d
 
 # The test runner finds the binary and the fixtures through these variables.
 test: ironlm $(BUILD)/tests/run
@@ -94,7 +94,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz build/fuzz-corpus
 	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_gguf \
-	  tests/fuzz_gguf.c src/gguf.c src/util.c
+	  tests/fuzz_gguf.c src/format/gguf.c src/base/util.c
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 
 demo: ironlm

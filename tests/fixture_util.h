@@ -3,9 +3,9 @@
 #pragma once
 #include <stdint.h>
 
-#include "drafter.h"
-#include "engine.h"
-#include "json.h"
+#include "model/drafter.h"
+#include "gen/engine.h"
+#include "format/json.h"
 
 // Parses fixture file `rel`; on failure records a test failure and returns NULL.
 ilm_json *t_load_json(const char *rel);

@@ -1,4 +1,4 @@
-// test_bench.c — `ironlm bench` (src/bench.c, src/cmd_bench.c): the real binary on the tiny
+// test_bench.c — `ironlm bench` (src/tools/bench.c, src/cli/cmd_bench.c): the real binary on the tiny
 // hf/ fixtures; checks every column of the json/md/csv outputs is present with sane types and
 // values. Never speed: that is what the benchmark itself is for.
 #define _POSIX_C_SOURCE 200809L
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "json.h"
+#include "format/json.h"
 
 static bool have(const char *rel) { return access(t_fixture(rel), R_OK) == 0; }
 

@@ -1,8 +1,8 @@
-// test_chat.c — src/chat.c: exact Gemma 4 prompt strings (docs/gemma4.md §3.8), incremental
+// test_chat.c — src/gen/chat.c: exact Gemma 4 prompt strings (docs/gemma4.md §3.8), incremental
 // rendering for the interactive mode, thinking removal, and the ik fixture's chat prompt.
 #include <stdlib.h>
 
-#include "chat.h"
+#include "gen/chat.h"
 #include "harness.h"
 
 // Renders (fully or incrementally), compares and frees.

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drafter.h"
-#include "engine.h"
+#include "model/drafter.h"
+#include "gen/engine.h"
 #include "fixture_util.h"
 #include "harness.h"
-#include "json.h"
+#include "format/json.h"
 
 // ids[0..n) at positions 0.. from an empty cache of sequence 0 (left holding them): the
 // verifier's final-normed hidden rows [n][H] (malloc'd).

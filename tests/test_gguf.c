@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd_gguf.h"
-#include "gguf.h"
+#include "cli/cmd_gguf.h"
+#include "format/gguf.h"
 #include "harness.h"
-#include "kernels.h"
+#include "simd/kernels.h"
 
 // --- a small hand-made GGUF with every value type, nested arrays, several tensor types --------
 

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "half.h"
-#include "kernels.h"
+#include "simd/half.h"
+#include "simd/kernels.h"
 
 // ---- helpers ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-// test_quantize.c — src/quantize.c: ggml-exact rows, and `ironlm quantize` reproducing every
+// test_quantize.c — src/tools/quantize.c: ggml-exact rows, and `ironlm quantize` reproducing every
 // quantized tensor of the ik/ fixtures (made by llama-quantize) byte for byte.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "half.h"
+#include "format/gguf.h"
+#include "simd/half.h"
 #include "harness.h"
-#include "quantize.h"
+#include "tools/quantize.h"
 
 // ---- helpers ---------------------------------------------------------------------------
 

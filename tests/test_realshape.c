@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "drafter.h"
-#include "engine.h"
+#include "model/drafter.h"
+#include "gen/engine.h"
 #include "harness.h"
-#include "spec.h"
+#include "gen/spec.h"
 
 #define VOCAB 4096
 

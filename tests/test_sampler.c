@@ -1,11 +1,11 @@
-// test_sampler.c — src/sampler.c: greedy, seeds, the top-k / top-p / min-p chain against
+// test_sampler.c — src/gen/sampler.c: greedy, seeds, the top-k / top-p / min-p chain against
 // hand-computed distributions and a brute-force full-sort reference, and chi-square tests that
 // plain and speculative sampling (docs/gemma4.md §4.6) draw from the target distribution.
 #include <math.h>
 #include <stdlib.h>
 
 #include "harness.h"
-#include "sampler.h"
+#include "gen/sampler.h"
 
 // 99.9% quantiles of the chi-square distribution (computed from the regularised gamma function).
 #define CHI2_999_DF7 24.3219

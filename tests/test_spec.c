@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "drafter.h"
-#include "engine.h"
+#include "model/drafter.h"
+#include "gen/engine.h"
 #include "fixture_util.h"
 #include "harness.h"
-#include "json.h"
-#include "sampler.h"
-#include "spec.h"
+#include "format/json.h"
+#include "gen/sampler.h"
+#include "gen/spec.h"
 
 static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool autotune, float temp, uint64_t seed,
                          const int32_t *ids, int n, int n_gen, ilm_gen_stats *st) {

@@ -1,4 +1,4 @@
-// test_synth.c — src/synth.c: real Gemma 4 shapes and metadata, checked against expectations
+// test_synth.c — src/tools/synth.c: real Gemma 4 shapes and metadata, checked against expectations
 // typed in here from docs/gemma4.md §1.1–1.4, §3.2–3.4 (not from the generator's tables).
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -6,12 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "half.h"
+#include "format/gguf.h"
+#include "simd/half.h"
 #include "harness.h"
-#include "kernels.h"
-#include "quantize.h"
-#include "synth.h"
+#include "simd/kernels.h"
+#include "tools/quantize.h"
+#include "tools/synth.h"
 
 // ---- the spec, as tabulated in docs/gemma4.md ------------------------------------------
 

@@ -1,4 +1,4 @@
-// test_threadpool.c — the pool (src/threadpool.c): dispatch, barrier, wake-ups, row split,
+// test_threadpool.c — the pool (src/runtime/threadpool.c): dispatch, barrier, wake-ups, row split,
 // determinism across thread counts, idle CPU use. Each test stays well under 2-3 s (the
 // machines running them are small and shared), also under TSan.
 #include <pthread.h>
@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "kernels.h"
-#include "numa.h"
-#include "threadpool.h"
+#include "simd/kernels.h"
+#include "runtime/numa.h"
+#include "runtime/threadpool.h"
 
 static ilm_pool *make_pool(int n_threads, int numa) {
     ilm_pool_opts o = {.n_threads = n_threads, .numa = numa, .pin = 1};

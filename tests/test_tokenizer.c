@@ -1,4 +1,4 @@
-// test_tokenizer.c — src/tokenizer*.c and src/cmd_tokenize.c against references ironlm did not
+// test_tokenizer.c — src/gen/tokenizer*.c and src/cli/cmd_tokenize.c against references ironlm did not
 // make: ik_llama.cpp's llama-tokenize on the real 262,144-token Gemma vocabulary
 // (fixtures/tokenizer/tokenize-ref.json) and on the 1024-token fixture vocabulary
 // (fixtures/ik/refs/tokenize/tok1024.json, 3 modes); plus round trips, the streaming
@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cmd_tokenize.h"
-#include "gguf.h"
+#include "cli/cmd_tokenize.h"
+#include "format/gguf.h"
 #include "fixture_util.h"
 #include "harness.h"
-#include "json.h"
-#include "tokenizer.h"
+#include "format/json.h"
+#include "gen/tokenizer.h"
 
 #define REAL_VOCAB "tokenizer/gemma4-vocab.gguf"
 #define REAL_REF "tokenizer/tokenize-ref.json"

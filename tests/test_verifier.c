@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "gen/engine.h"
 #include "fixture_util.h"
 #include "harness.h"
-#include "json.h"
-#include "sampler.h"
-#include "spec.h"
+#include "format/json.h"
+#include "gen/sampler.h"
+#include "gen/spec.h"
 
 static float *read_f32(const char *rel, size_t off, size_t count) {
     size_t n;

@@ -1,0 +1,79 @@
+// cmd_logits.c — `ironlm logits`: raw float32 logits after every position of a token list
+// (docs/design.md, the numerical interface). No BOS is added.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "gen/engine.h"
+
+int ilm_cmd_logits(int argc, char **argv) {
+    ilm_engine_opts eo;
+    ilm_engine_opts_default(&eo);
+    eo.verbose = false;
+    const char *tokens = NULL, *out = NULL;
+    ilm_err err;
+    for (int i = 1; i < argc; i++) {
+        int r = ilm_engine_parse_opt(&eo, argc, argv, &i, &err);
+        if (r < 0) goto bad;
+        if (r) continue;
+        if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "-v")) eo.verbose = true;
+        else {
+            ilm_fail(&err, "logits: unknown or incomplete option %s", argv[i]);
+            goto bad;
+        }
+    }
+    if (!tokens || !out || !eo.model) {
+        ilm_fail(&err, "usage: ironlm logits -m MODEL.gguf --tokens 2,17,300 -o OUT.f32 [--kv-type f16|f32] [--act q8|f32] [-t N]");
+        goto bad;
+    }
+    int32_t *ids;
+    int n;
+    if (ilm_parse_int_list(tokens, &ids, &n, &err)) goto bad;
+    if (n == 0) {
+        free(ids);
+        ilm_fail(&err, "logits: --tokens is empty");
+        goto bad;
+    }
+    if (!eo.n_ctx) eo.n_ctx = n;
+    ilm_engine e;
+    if (ilm_engine_open(&e, &eo, &err)) {
+        free(ids);
+        goto bad;
+    }
+    const int V = e.model->n_vocab;
+    float *logits = malloc(sizeof(float) * (size_t)n * (size_t)V);
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
+    int rc = 1;
+    if (!logits || !pos) {
+        ilm_fail(&err, "out of memory for %d x %d logits", n, V);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) pos[i] = i;
+    ilm_kv *kvp = &e.kv[0];
+    ilm_batch b = {n, ids, pos, NULL, NULL};
+    if (ilm_forward(e.fwd, &kvp, 1, &b, logits, NULL, &err)) goto done;
+    FILE *f = fopen(out, "wb");
+    if (!f) {
+        ilm_fail(&err, "%s: cannot create", out);
+        goto done;
+    }
+    size_t wrote = fwrite(logits, sizeof(float), (size_t)n * (size_t)V, f);
+    if (fclose(f) != 0 || wrote != (size_t)n * (size_t)V) {
+        ilm_fail(&err, "%s: write failed", out);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(logits);
+    free(pos);
+    free(ids);
+    ilm_engine_close(&e);
+    if (rc) fprintf(stderr, "ironlm: error: %s\n", err.msg);
+    return rc;
+bad:
+    fprintf(stderr, "ironlm: error: %s\n", err.msg);
+    return 2;
+}

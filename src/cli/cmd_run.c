@@ -1,0 +1,256 @@
+// cmd_run.c — `ironlm run`: generate text from a prompt, a chat turn or an interactive chat,
+// optionally with the MTP drafter (--draft). See README.md for every option.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen/chat.h"
+#include "cli/commands.h"
+#include "model/drafter.h"
+#include "gen/engine.h"
+#include "gen/sampler.h"
+#include "gen/spec.h"
+#include "gen/tokenizer.h"
+
+typedef struct {
+    bool ids;               // print ids instead of text
+    int printed;
+    ilm_detok *detok;
+    FILE *out;
+    char *answer;           // collected text (chat history)
+    size_t answer_len, answer_cap;
+} printer;
+
+static void append_answer(printer *p, const char *s, size_t n) {
+    if (p->answer_len + n + 1 > p->answer_cap) {
+        size_t cap = (p->answer_len + n + 1) * 2;
+        char *a = realloc(p->answer, cap);
+        if (!a) return;
+        p->answer = a;
+        p->answer_cap = cap;
+    }
+    memcpy(p->answer + p->answer_len, s, n);
+    p->answer_len += n;
+    p->answer[p->answer_len] = 0;
+}
+
+static int on_token(void *ctx, int32_t t) {
+    printer *p = ctx;
+    if (p->ids) {
+        fprintf(p->out, p->printed++ ? ",%d" : "%d", t);
+        return 0;
+    }
+    size_t n;
+    ilm_err err;
+    const char *s = ilm_detok_push(p->detok, t, &n, &err);
+    if (s && n) {
+        fwrite(s, 1, n, p->out);
+        fflush(p->out);
+        append_answer(p, s, n);
+    }
+    return 0;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: ironlm run -m MODEL.gguf (-p TEXT | -f FILE | --tokens IDS | --chat) [options]\n"
+            "  -n N  --temp T  --top-k K  --top-p P  --min-p P  --seed S  --ignore-eos  --ids\n"
+            "  --chat  --system TEXT  --draft D.gguf  --draft-max N  --draft-p-min P  --spec-autotune\n"
+            "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n");
+}
+
+static int parse_float(const char *opt, const char *v, float lo, float hi, float *out, ilm_err *err) {
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || end == v || x < lo || x > hi) return ilm_fail(err, "%s: bad value '%s'", opt, v);
+    *out = (float)x;
+    return 0;
+}
+
+static int parse_int(const char *opt, const char *v, long lo, long hi, long *out, ilm_err *err) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < lo || x > hi) return ilm_fail(err, "%s: bad value '%s'", opt, v);
+    *out = x;
+    return 0;
+}
+
+int ilm_cmd_run(int argc, char **argv) {
+    ilm_engine_opts eo;
+    ilm_engine_opts_default(&eo);
+    ilm_sampler_params sp = ilm_sampler_default_params();
+    bool seed_given = false, chat = false, ids_out = false, ignore_eos = false, autotune = false;
+    const char *prompt = NULL, *prompt_file = NULL, *tokens = NULL, *system = NULL, *draft_path = NULL;
+    long n_predict = 128, draft_max = 3;
+    float p_min = 0.0f;
+    ilm_err err;
+    for (int i = 1; i < argc; i++) {
+        int r = ilm_engine_parse_opt(&eo, argc, argv, &i, &err);
+        if (r < 0) goto bad;
+        if (r) continue;
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x;
+        if (!strcmp(a, "--chat")) chat = true;
+        else if (!strcmp(a, "--ids")) ids_out = true;
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--spec-autotune")) autotune = true;
+        else if (!v) {
+            ilm_fail(&err, "run: unknown option or missing value: %s", a);
+            goto bad;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = argv[++i];
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = argv[++i];
+        else if (!strcmp(a, "--tokens")) tokens = argv[++i];
+        else if (!strcmp(a, "--system")) system = argv[++i];
+        else if (!strcmp(a, "--draft") || !strcmp(a, "-md")) draft_path = argv[++i];
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (parse_int(a, argv[++i], 0, 1 << 24, &n_predict, &err)) goto bad;
+        } else if (!strcmp(a, "--draft-max")) {
+            if (parse_int(a, argv[++i], 0, ILM_SPEC_MAX_DRAFT, &draft_max, &err)) goto bad;
+        } else if (!strcmp(a, "--draft-p-min")) {
+            if (parse_float(a, argv[++i], 0, 1, &p_min, &err)) goto bad;
+        } else if (!strcmp(a, "--temp")) {
+            if (parse_float(a, argv[++i], 0, 100, &sp.temperature, &err)) goto bad;
+        } else if (!strcmp(a, "--top-k")) {
+            if (parse_int(a, argv[++i], 0, 1 << 24, &x, &err)) goto bad;
+            sp.top_k = (int)x;
+        } else if (!strcmp(a, "--top-p")) {
+            if (parse_float(a, argv[++i], 0, 1, &sp.top_p, &err)) goto bad;
+        } else if (!strcmp(a, "--min-p")) {
+            if (parse_float(a, argv[++i], 0, 1, &sp.min_p, &err)) goto bad;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_int(a, argv[++i], 0, 0x7fffffffffffffffL, &x, &err)) goto bad;
+            sp.seed = (uint64_t)x;
+            seed_given = true;
+        } else {
+            ilm_fail(&err, "run: unknown option %s", a);
+            goto bad;
+        }
+    }
+    if (!eo.model || (!prompt && !prompt_file && !tokens && !chat)) {
+        usage();
+        ilm_fail(&err, "run: need -m MODEL and a prompt (-p, -f, --tokens or --chat)");
+        goto bad;
+    }
+    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+
+    ilm_engine e;
+    ilm_tokenizer *tk = NULL;
+    ilm_drafter *d = NULL;
+    ilm_sampler s;
+    ilm_chat conv;
+    ilm_chat_init(&conv);
+    int32_t *ids = NULL;
+    int n_ids = 0, rc = 1;
+    char *text = NULL;
+    size_t text_len = 0;
+    printer pr = {ids_out, 0, NULL, stdout, NULL, 0, 0};
+    bool sampler_ok = false;
+    if (ilm_engine_open(&e, &eo, &err)) goto fail_early;
+    if (ilm_tokenizer_load(&tk, e.model->gguf, &err)) goto fail;
+    if (ilm_sampler_init(&s, &sp, &err)) goto fail;
+    sampler_ok = true;
+    if (draft_path) {
+        if (ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act_f32, &err)) goto fail;
+        fprintf(stderr, "ironlm: %s; draft-max %ld, p-min %.2f%s\n", ilm_drafter_describe(d), draft_max, (double)p_min,
+                autotune ? ", autotune" : "");
+    }
+    if (!ilm_sampler_is_greedy(&s)) fprintf(stderr, "ironlm: seed %llu\n", (unsigned long long)sp.seed);
+    if (!(pr.detok = ilm_detok_new(tk, false, &err))) goto fail;
+
+    if (tokens) {
+        if (ilm_parse_int_list(tokens, &ids, &n_ids, &err)) goto fail;
+    } else {
+        if (prompt_file) {
+            if (ilm_read_file(prompt_file, &text, &text_len, &err)) goto fail;
+        } else if (prompt) {
+            text = strdup(prompt);
+            text_len = strlen(prompt);
+        }
+        if (chat) {
+            if (system && ilm_chat_add(&conv, ILM_CHAT_SYSTEM, system, &err)) goto fail;
+            if (text) {
+                if (ilm_chat_add(&conv, ILM_CHAT_USER, text, &err)) goto fail;
+                free(text);
+                text = ilm_chat_render(&conv, true, &err);
+                if (!text) goto fail;
+                text_len = strlen(text);
+            }
+        }
+        if (text && ilm_tokenize(tk, text, text_len, 0, &ids, &n_ids, &err)) goto fail;
+    }
+    ilm_gen_stats st;
+    bool interactive = chat && !text && !tokens && isatty(STDIN_FILENO);
+    // one-shot runs measure the plain decoding rate for the statistics; chat turns do not wait for it
+    ilm_gen_opts go = {(int)n_predict, ignore_eos, tk->eog_ids, tk->n_eog, d ? (int)draft_max : 0, p_min, autotune,
+                       on_token, &pr, !interactive};
+    if (!interactive) {
+        if (!ids) {
+            ilm_fail(&err, "run: nothing to generate from (empty prompt)");
+            goto fail;
+        }
+        if (ilm_generate(&e, d, &s, ids, n_ids, &go, &st, &err)) goto fail;
+        size_t n;
+        const char *rest = ilm_detok_flush(pr.detok, &n);
+        if (!ids_out && rest && n) fwrite(rest, 1, n, stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        ilm_gen_stats_print(&st, &e, d != NULL);
+        rc = 0;
+        goto fail;  // cleanup
+    }
+    // Interactive multi-turn chat: the KV cache keeps the conversation; each turn appends
+    // only the new text.
+    fprintf(stderr, "ironlm: interactive chat; an empty line or Ctrl-D ends it\n");
+    char line[8192];
+    for (;;) {
+        fprintf(stderr, "> ");
+        if (!fgets(line, sizeof line, stdin)) break;
+        size_t ll = strlen(line);
+        while (ll && (line[ll - 1] == '\n' || line[ll - 1] == '\r')) line[--ll] = 0;
+        if (!ll) break;
+        if (ilm_chat_add(&conv, ILM_CHAT_USER, line, &err)) goto fail;
+        char *turn = ilm_chat_render_new(&conv, true, &err);
+        if (!turn) goto fail;
+        free(ids);
+        ids = NULL;
+        // BOS only at the very start of the conversation
+        int flags = e.kv[0].n_pos ? ILM_TOK_NO_BOS : 0;
+        int r = ilm_tokenize(tk, turn, strlen(turn), flags, &ids, &n_ids, &err);
+        free(turn);
+        if (r) goto fail;
+        pr.answer_len = 0;
+        if (ilm_generate(&e, d, &s, ids, n_ids, &go, &st, &err)) goto fail;
+        size_t n;
+        const char *rest = ilm_detok_flush(pr.detok, &n);
+        if (rest && n) {
+            fwrite(rest, 1, n, stdout);
+            append_answer(&pr, rest, n);
+        }
+        fputc('\n', stdout);
+        fflush(stdout);
+        if (ilm_chat_add_generated(&conv, pr.answer ? pr.answer : "", &err)) goto fail;
+        ilm_gen_stats_print(&st, &e, d != NULL);
+    }
+    rc = 0;
+fail:
+    if (rc) fprintf(stderr, "ironlm: error: %s\n", err.msg);
+    free(ids);
+    free(text);
+    free(pr.answer);
+    if (pr.detok) ilm_detok_free(pr.detok);
+    if (sampler_ok) ilm_sampler_free(&s);
+    ilm_chat_free(&conv);
+    ilm_drafter_free(d);
+    ilm_tokenizer_free(tk);
+    ilm_engine_close(&e);
+    return rc;
+fail_early:
+    fprintf(stderr, "ironlm: error: %s\n", err.msg);
+    ilm_chat_free(&conv);
+    return 1;
+bad:
+    fprintf(stderr, "ironlm: error: %s\n", err.msg);
+    return 2;
+}

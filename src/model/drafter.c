@@ -1,0 +1,514 @@
+// drafter.c — loading and running the Gemma 4 MTP drafter (docs/gemma4.md §3.4, §3.5, §4).
+//
+// Every drafter layer is a KV-shared layer: it projects only queries and attends to the
+// verifier's cache of the last verifier layer of its type, with the verifier's RoPE
+// (always proportional RoPE via the target's rope_freqs on full layers: ik's gemma4_mtp
+// files carry none, §3.4). Drafted tokens never enter any cache.
+#include "model/drafter.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/forward.h"
+#include "runtime/matmul.h"
+#include "gen/sampler.h"
+#include "runtime/threadpool.h"
+
+#define DRAFT_MAX_LAYERS 16
+#define DRAFT_KEYS_PER_DISPATCH 256  // visible keys x heads from which heads go on the pool
+#define DRAFT_CAND_MACS_PER_DISPATCH 8192  // centroid-head work (candidates x H) from which it goes on the pool
+
+typedef struct {
+    bool sliding;
+    int hd, n_head, n_kv_head, n_ff, src;  // src: verifier layer whose cache it reads
+    float out_scale;
+    const float *attn_norm, *q_norm, *post_attn_norm, *ffn_norm, *post_ffw_norm;
+    ilm_weight wq, wo, gate, up, down;
+} draft_layer;
+
+struct ilm_drafter {
+    const ilm_model *t;       // target (verifier)
+    ilm_model *own;           // owner of the GGUF and converted vectors
+    ilm_pool *pool;
+    bool act_f32;
+    char arch[32], desc[160];
+    int n_layer, H, Ht, V;
+    float eps;
+    draft_layer layers[DRAFT_MAX_LAYERS];
+    ilm_weight embd, pre, post, centroids;
+    const float *out_norm;
+    // centroid head: tokens of each centroid, bucket size V / n_centroids
+    int n_centroids, top_k, bucket;
+    int32_t *bucket_tokens;   // [n_centroids][bucket]
+    // scratch
+    float *xin, *x, *a, *q, *att, *o, *gbuf, *ubuf, *y, *logits, *probs, *cs_swa, *cs_full, *scores, *cscore, *cand;
+    float *chain_g;           // [2][H_t] conditioning vectors of a chain
+    float *cand_rows;         // [threads][bucket][H] dequantized candidate rows
+    int *selc;                // [top_k] chosen centroids
+    ilm_q8a *qa;
+    int max_k;
+    size_t scores_len;        // per thread in scores
+    enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
+};
+
+static int dkey(ilm_gguf *g, const char *arch, const char *suffix, bool required, uint32_t def, uint32_t *out,
+                const char *path, ilm_err *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (!ilm_gguf_find_kv(g, key)) {
+        if (required) return ilm_fail(err, "%s: missing metadata key %s", path, key);
+        *out = def;
+        return 0;
+    }
+    return ilm_gguf_get_u32(g, key, out, err);
+}
+
+// Last verifier layer of the given type that owns a cache (§4.3).
+static int target_source(const ilm_model *t, bool sliding) {
+    for (int i = t->n_layer - 1; i >= 0; i--)
+        if (t->layers[i].owns_kv && t->layers[i].sliding == sliding) return i;
+    return -1;
+}
+
+// Finds the first present tensor among alternative names.
+static const char *first_present(ilm_gguf *g, const char *const *names) {
+    for (; *names; names++)
+        if (ilm_gguf_find_tensor(g, *names)) return *names;
+    return NULL;
+}
+
+static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
+    const char *cn[] = {"mtp_centroids.weight", "mtp.centroids.weight", NULL};
+    const char *on[] = {"mtp_token_ordering.weight", "mtp.token_ordering.weight", NULL};
+    const char *cname = first_present(L->g, cn), *oname = first_present(L->g, on);
+    bool ordered = false;
+    char key[160];
+    snprintf(key, sizeof key, "%s.use_ordered_embeddings", d->arch);
+    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
+    if (kv && kv->val.type == GGUF_BOOL) ordered = kv->val.u64 != 0;
+    if (!ordered || !cname || !oname) return 0;  // plain tied head
+    uint32_t nc, topk;
+    const char *ckeys[] = {"centroid_count", "n_centroids"};
+    nc = 0;
+    for (int i = 0; i < 2 && !nc; i++)
+        if (dkey(L->g, d->arch, ckeys[i], false, 0, &nc, L->path, err)) return -1;
+    if (dkey(L->g, d->arch, "centroid_top_k", false, 0, &topk, L->path, err)) return -1;
+    const ilm_gguf_tensor *ct = ilm_gguf_find_tensor(L->g, cname);
+    if (!nc) nc = (uint32_t)ct->ne[1];
+    if (nc == 0 || d->V % (int)nc || topk == 0 || topk > nc)
+        return ilm_fail(err, "%s: bad centroid head (centroids %u, top-k %u, vocab %d)", L->path, nc, topk, d->V);
+    if (ilm_load_matrix(L, cname, d->H, nc, true, &d->centroids, err)) return -1;
+    const ilm_gguf_tensor *ot = ilm_gguf_find_tensor(L->g, oname);
+    if (ot->ne[0] * ot->ne[1] * ot->ne[2] * ot->ne[3] != d->V || (ot->type != ILM_TYPE_I32 && ot->type != ILM_TYPE_F32))
+        return ilm_fail(err, "%s: tensor %s: expected %d I32/F32 values", L->path, oname, d->V);
+    d->n_centroids = (int)nc;
+    d->top_k = (int)topk;
+    d->bucket = d->V / (int)nc;
+    d->bucket_tokens = malloc(sizeof(int32_t) * (size_t)d->V);
+    int *fill = calloc(nc, sizeof(int));
+    if (!d->bucket_tokens || !fill) {
+        free(fill);
+        return ilm_fail(err, "out of memory");
+    }
+    // The file stores token -> centroid (§3.4); invert it into buckets.
+    for (int tok = 0; tok < d->V; tok++) {
+        long c;
+        if (ot->type == ILM_TYPE_I32) c = ((const int32_t *)ot->data)[tok];
+        else c = (long)((const float *)ot->data)[tok];
+        if (c < 0 || c >= (long)nc || fill[c] >= d->bucket) {
+            free(fill);
+            return ilm_fail(err, "%s: tensor %s: token %d maps to an invalid or overfull centroid (%ld)", L->path,
+                            oname, tok, c);
+        }
+        d->bucket_tokens[c * d->bucket + fill[c]++] = tok;
+    }
+    free(fill);
+    return 0;
+}
+
+static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
+    const ilm_model *t = d->t;
+    uint32_t n_layer;
+    if (dkey(L->g, d->arch, "block_count", true, 0, &n_layer, L->path, err)) return -1;
+    if (n_layer < 1 || n_layer > DRAFT_MAX_LAYERS)
+        return ilm_fail(err, "%s: block_count out of range (%u)", L->path, n_layer);
+    d->n_layer = (int)n_layer;
+    int32_t nh[DRAFT_MAX_LAYERS], nkv[DRAFT_MAX_LAYERS], nff[DRAFT_MAX_LAYERS];
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.head_count", d->arch);
+    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nh, err)) return -1;
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", d->arch);
+    if (ilm_gguf_find_kv(L->g, key)) {
+        if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nkv, err)) return -1;
+    } else
+        for (int i = 0; i < d->n_layer; i++) nkv[i] = -1;  // take the target's
+    snprintf(key, sizeof key, "%s.feed_forward_length", d->arch);
+    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nff, err)) return -1;
+    uint32_t kl, kls;
+    if (dkey(L->g, d->arch, "attention.key_length", false, (uint32_t)t->hd_full, &kl, L->path, err) ||
+        dkey(L->g, d->arch, "attention.key_length_swa", false, (uint32_t)t->hd_swa, &kls, L->path, err))
+        return -1;
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", d->arch);
+    const ilm_gguf_kv *pat = ilm_gguf_find_kv(L->g, key);
+    if (!pat || pat->val.type != GGUF_ARRAY || pat->val.arr.count != (uint64_t)d->n_layer ||
+        pat->val.arr.elem_type == GGUF_STRING || pat->val.arr.elem_type == GGUF_ARRAY)
+        return ilm_fail(err, "%s: missing or malformed %s", L->path, key);
+    float eps;
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", d->arch);
+    if (ilm_gguf_get_f32(L->g, key, &eps, err)) return -1;
+    d->eps = eps;
+    for (int i = 0; i < d->n_layer; i++) {
+        draft_layer *ly = &d->layers[i];
+        ly->sliding = ilm_gguf_arr_int(&pat->val, (uint64_t)i) != 0;
+        ly->hd = ly->sliding ? (int)kls : (int)kl;
+        ly->n_head = nh[i];
+        ly->n_ff = nff[i];
+        ly->src = target_source(t, ly->sliding);
+        if (ly->src < 0)
+            return ilm_fail(err, "%s: drafter layer %d is %s but the verifier has no such layer with a KV cache", L->path,
+                            i, ly->sliding ? "sliding" : "full");
+        const ilm_layer *tl = &t->layers[ly->src];
+        ly->n_kv_head = nkv[i] < 0 ? tl->n_kv_head : nkv[i];
+        if (ly->hd != tl->hd)
+            return ilm_fail(err, "%s: drafter layer %d head dim %d does not fit the verifier's KV (layer %d: %d)",
+                            L->path, i, ly->hd, ly->src, tl->hd);
+        if (ly->n_kv_head != tl->n_kv_head)
+            return ilm_fail(err, "%s: drafter layer %d expects %d KV heads, the verifier's layer %d has %d", L->path, i,
+                            ly->n_kv_head, ly->src, tl->n_kv_head);
+        if (ly->n_head < 1 || ly->n_head > 1024 || ly->n_head % ly->n_kv_head)
+            return ilm_fail(err, "%s: drafter layer %d: head count %d not a multiple of %d KV heads", L->path, i,
+                            ly->n_head, ly->n_kv_head);
+        if (ly->n_ff < 1 || ly->n_ff > (1 << 20)) return ilm_fail(err, "%s: bad feed_forward_length (%d)", L->path, ly->n_ff);
+        char n[128];
+        const int H = d->H;
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
+        if (ilm_load_vec(L, NAME("attn_norm.weight"), H, true, &ly->attn_norm, err) ||
+            ilm_load_matrix(L, NAME("attn_q.weight"), H, (int64_t)ly->n_head * ly->hd, true, &ly->wq, err) ||
+            ilm_load_vec(L, NAME("attn_q_norm.weight"), ly->hd, true, &ly->q_norm, err) ||
+            ilm_load_matrix(L, NAME("attn_output.weight"), (int64_t)ly->n_head * ly->hd, H, true, &ly->wo, err) ||
+            ilm_load_vec(L, NAME("post_attention_norm.weight"), H, true, &ly->post_attn_norm, err) ||
+            ilm_load_vec(L, NAME("ffn_norm.weight"), H, true, &ly->ffn_norm, err) ||
+            ilm_load_matrix(L, NAME("ffn_gate.weight"), H, ly->n_ff, true, &ly->gate, err) ||
+            ilm_load_matrix(L, NAME("ffn_up.weight"), H, ly->n_ff, true, &ly->up, err) ||
+            ilm_load_matrix(L, NAME("ffn_down.weight"), ly->n_ff, H, true, &ly->down, err) ||
+            ilm_load_vec(L, NAME("post_ffw_norm.weight"), H, true, &ly->post_ffw_norm, err))
+            return -1;
+        ly->out_scale = 1.0f;
+        if (ilm_gguf_find_tensor(L->g, NAME("layer_output_scale.weight"))) {
+            const float *v;
+            if (ilm_load_vec(L, n, 1, true, &v, err)) return -1;
+            ly->out_scale = v[0];
+        }
+#undef NAME
+        if (d->max_k < ly->n_head * ly->hd) d->max_k = ly->n_head * ly->hd;
+        if (d->max_k < ly->n_ff) d->max_k = ly->n_ff;
+    }
+    return 0;
+}
+
+static int pack_drafter(ilm_drafter *d, ilm_err *err) {
+    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (ilm_weight_pack(ws[i], d->pool, err)) return -1;
+    for (int i = 0; i < d->n_layer; i++) {
+        draft_layer *ly = &d->layers[i];
+        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
+        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++)
+            if (ilm_weight_pack(lw[k], d->pool, err)) return -1;
+    }
+    return 0;
+}
+
+int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,
+                     ilm_err *err) {
+    ilm_drafter *d = calloc(1, sizeof *d);
+    if (!d || !(d->own = calloc(1, sizeof *d->own))) {
+        free(d);
+        return ilm_fail(err, "out of memory");
+    }
+    d->t = target;
+    d->pool = pool;
+    d->act_f32 = act_f32;
+    if (ilm_gguf_open(&d->own->gguf, path, err)) goto fail;
+    ilm_gguf *g = d->own->gguf;
+    char *arch = NULL;
+    if (ilm_gguf_get_str(g, "general.architecture", &arch, err)) goto fail;
+    if (strcmp(arch, "gemma4_mtp") && strcmp(arch, "gemma4-assistant") && strcmp(arch, "gemma4_assistant")) {
+        ilm_fail(err, "%s: not a Gemma 4 drafter: architecture '%s' (expected gemma4_mtp, gemma4-assistant or "
+                      "gemma4_assistant)", path, arch);
+        free(arch);
+        goto fail;
+    }
+    snprintf(d->arch, sizeof d->arch, "%s", arch);
+    free(arch);
+    ilm_loader L = {g, d->own, path, d->arch};
+    uint32_t H;
+    if (dkey(g, d->arch, "embedding_length", true, 0, &H, path, err)) goto fail;
+    if (H < 8 || H > 65536) {
+        ilm_fail(err, "%s: embedding_length out of range (%u)", path, H);
+        goto fail;
+    }
+    d->H = (int)H;
+    const ilm_gguf_tensor *te = ilm_gguf_find_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2) {
+        ilm_fail(err, "%s: missing tensor token_embd.weight", path);
+        goto fail;
+    }
+    if (te->ne[1] != target->n_vocab) {
+        ilm_fail(err, "%s: drafter vocabulary (%lld) does not match the verifier's (%d)", path, (long long)te->ne[1],
+                 target->n_vocab);
+        goto fail;
+    }
+    // Projections under any of the spellings in the wild (§3.5).
+    const char *pre_names[] = {"mtp_pre_proj.weight", "nextn.pre_projection.weight", "mtp.pre_projection.weight",
+                               "mtp.pre_proj.weight", NULL};
+    const char *post_names[] = {"mtp_post_proj.weight", "nextn.post_projection.weight", "mtp.post_projection.weight",
+                                "mtp.post_proj.weight", NULL};
+    const char *pre = first_present(g, pre_names), *post = first_present(g, post_names);
+    if (!pre || !post) {
+        ilm_fail(err, "%s: missing the drafter's pre/post projection tensors", path);
+        goto fail;
+    }
+    // Backbone width H_t: metadata under either name, else from the pre-projection shape.
+    uint32_t Ht = 0;
+    if (dkey(g, d->arch, "backbone_embedding_length", false, 0, &Ht, path, err) ||
+        (!Ht && dkey(g, d->arch, "embedding_length_out", false, 0, &Ht, path, err)))
+        goto fail;
+    if (!Ht) Ht = (uint32_t)(ilm_gguf_find_tensor(g, pre)->ne[0] / 2);
+    if ((int)Ht != target->n_embd) {
+        ilm_fail(err, "%s: drafter backbone width %u does not match the verifier's hidden size %d", path, Ht,
+                 target->n_embd);
+        goto fail;
+    }
+    d->Ht = (int)Ht;
+    d->V = target->n_vocab;
+    if (ilm_load_matrix(&L, "token_embd.weight", d->H, d->V, true, &d->embd, err) ||
+        ilm_load_matrix(&L, pre, 2 * (int64_t)d->Ht, d->H, true, &d->pre, err) ||
+        ilm_load_matrix(&L, post, d->H, d->Ht, true, &d->post, err) ||
+        ilm_load_vec(&L, "output_norm.weight", d->H, true, &d->out_norm, err) || load_layers(d, &L, err) ||
+        load_centroids(d, &L, err) || pack_drafter(d, err))
+        goto fail;
+    // scratch
+    int mk = d->max_k > 2 * d->Ht ? d->max_k : 2 * d->Ht;
+    if (mk < d->H) mk = d->H;
+    d->max_k = mk;
+    size_t f4 = sizeof(float);
+    d->xin = calloc((size_t)2 * d->Ht, f4);
+    d->x = calloc((size_t)d->H, f4);
+    d->a = calloc((size_t)mk, f4);
+    d->q = calloc((size_t)mk, f4);
+    d->att = calloc((size_t)mk, f4);
+    d->o = calloc((size_t)d->H, f4);
+    d->gbuf = calloc((size_t)mk, f4);
+    d->ubuf = calloc((size_t)mk, f4);
+    d->y = calloc((size_t)d->H, f4);
+    d->logits = calloc((size_t)d->V, f4);
+    d->probs = calloc((size_t)d->V, f4);
+    d->cs_swa = calloc((size_t)target->n_rot_swa, f4);
+    d->cs_full = calloc((size_t)target->n_rot_full, f4);
+    d->scores_len = target->n_ctx_train > 0 ? (size_t)target->n_ctx_train + 16 : (size_t)1 << 20;
+    d->scores = calloc(d->scores_len * (size_t)ilm_pool_size(pool), f4);  // one row per thread
+    d->cscore = calloc((size_t)(d->n_centroids + 1), f4);
+    d->cand = calloc((size_t)(d->top_k * d->bucket + 1), f4);
+    d->qa = calloc((size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
+    d->chain_g = calloc((size_t)2 * d->Ht, f4);
+    d->selc = calloc((size_t)(d->top_k + 1), sizeof(int));
+    d->cand_rows = calloc((size_t)ilm_pool_size(pool) * (size_t)(d->bucket + 1) * (size_t)d->H, f4);
+    if (!d->xin || !d->x || !d->a || !d->q || !d->att || !d->o || !d->gbuf || !d->ubuf || !d->y || !d->logits || !d->probs ||
+        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa || !d->chain_g || !d->selc ||
+        !d->cand_rows) {
+        ilm_fail(err, "out of memory");
+        goto fail;
+    }
+    snprintf(d->desc, sizeof d->desc, "%s drafter: %d layers, hidden %d, backbone %d, %s head", d->arch, d->n_layer,
+             d->H, d->Ht, d->n_centroids ? "centroid" : "full tied");
+    *out = d;
+    return 0;
+fail:
+    ilm_drafter_free(d);
+    return -1;
+}
+
+void ilm_drafter_free(ilm_drafter *d) {
+    if (!d) return;
+    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) ilm_weight_free(ws[i]);
+    for (int i = 0; i < d->n_layer; i++) {
+        draft_layer *ly = &d->layers[i];
+        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
+        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
+    }
+    void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->probs, d->cs_swa,
+                  d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc, d->cand_rows};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
+    ilm_model_free(d->own);
+    free(d);
+}
+
+const char *ilm_drafter_describe(const ilm_drafter *d) { return d->desc; }
+
+void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode) { d->emulate = mode; }
+
+static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, float *y) {
+    ilm_matmul(d->pool, d->act_f32, d->qa, w, x, 1, y, w->m.rows);
+}
+
+typedef struct {
+    ilm_drafter *d;
+    const ilm_kv *kv;
+    const draft_layer *ly;
+    int pos, hi, window, n_rot;
+    const float *cs;
+} heads_task;
+
+// Heads [nh·ith/nth, nh·(ith+1)/nth): q-norm, RoPE at pos, attention -> d->att.
+static void heads_task_fn(void *ctx, int ith, int nth) {
+    const heads_task *t = ctx;
+    ilm_drafter *d = t->d;
+    const draft_layer *ly = t->ly;
+    const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
+    float *scores = d->scores + (size_t)ith * d->scores_len;
+    for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
+        float *q = d->q + h * hd;
+        ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
+        ilm_k->rope_neox(q, t->n_rot, t->cs);
+        ilm_attend_head(t->kv, ly->src, h / group, hd, ly->sliding, t->window, t->pos, t->hi, q, scores,
+                            d->att + h * hd);
+    }
+}
+
+// Centroids [top_k·ith/nth, top_k·(ith+1)/nth) of d->selc: their tokens' rows of the tied
+// embedding dequantized into this thread's scratch, then y · row -> d->cand.
+static void candidates_task_fn(void *ctx, int ith, int nth) {
+    ilm_drafter *d = ctx;
+    const int H = d->H, B = d->bucket;
+    const size_t rb = ilm_row_bytes(d->embd.m.type, H);
+    float *rows = d->cand_rows + (size_t)ith * (size_t)B * (size_t)H;
+    for (int k = d->top_k * ith / nth; k < d->top_k * (ith + 1) / nth; k++) {
+        const int32_t *toks = d->bucket_tokens + (size_t)d->selc[k] * B;
+        for (int j = 0; j < B; j++)
+            ilm_k->dequant_row(d->embd.m.type, (const char *)d->embd.file_data + (size_t)toks[j] * rb,
+                               rows + (size_t)j * H, H);
+        ilm_k->attn_scores(d->y, rows, ILM_TYPE_F32, sizeof(float) * (size_t)H, B, H, d->cand + (size_t)k * B);
+    }
+}
+
+int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
+                         float *conf, float *logits) {
+    const ilm_model *t = d->t;
+    const int H = d->H, Ht = d->Ht;
+    // x = W_pre · concat(E_target[tok]·sqrt(H_t), g)     (embedding first, §4.2)
+    ilm_fwd_embed(t, tok, d->xin);
+    memcpy(d->xin + Ht, g, sizeof(float) * (size_t)Ht);
+    mm(d, &d->pre, d->xin, d->x);
+    ilm_rope_table(d->cs_swa, pos, t->n_rot_swa, t->rope_base_swa, NULL);
+    ilm_rope_table(d->cs_full, pos, t->n_rot_full, t->rope_base_full, t->rope_freqs);
+    const int hi = kv->n_pos - 1 < pos ? kv->n_pos - 1 : pos;  // visible: cached positions <= pos
+    const int window = d->emulate == ILM_DRAFT_HF_ASSISTED ? t->window + 2 : t->window;
+    for (int l = 0; l < d->n_layer; l++) {
+        const draft_layer *ly = &d->layers[l];
+        const int nh = ly->n_head;
+        const int n_rot = ly->sliding ? t->n_rot_swa : t->n_rot_full;
+        const float *cs = ly->sliding ? d->cs_swa : d->cs_full;
+        ilm_k->rmsnorm(d->a, d->x, ly->attn_norm, H, d->eps);
+        mm(d, &ly->wq, d->a, d->q);
+        // Q-only attention over the verifier's cache (§4.3), heads on the pool once the
+        // visible span makes a head's work outweigh a dispatch (~1 µs)
+        heads_task ht = {d, kv, ly, pos, hi, window, n_rot, cs};
+        const int span = ly->sliding && hi + 1 > window ? window : hi + 1;
+        if (span * nh >= DRAFT_KEYS_PER_DISPATCH) ilm_pool_run(d->pool, heads_task_fn, &ht);
+        else heads_task_fn(&ht, 0, 1);
+        mm(d, &ly->wo, d->att, d->o);
+        ilm_k->rmsnorm(d->o, d->o, ly->post_attn_norm, H, d->eps);
+        for (int i = 0; i < H; i++) d->x[i] += d->o[i];
+        ilm_k->rmsnorm(d->a, d->x, ly->ffn_norm, H, d->eps);
+        const ilm_weight *ws[2] = {&ly->gate, &ly->up};
+        float *ys[2] = {d->gbuf, d->ubuf};
+        int ld[2] = {ly->n_ff, ly->n_ff};
+        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, 1);
+        ilm_k->geglu(d->gbuf, d->gbuf, d->ubuf, ly->n_ff);
+        mm(d, &ly->down, d->gbuf, d->o);
+        ilm_k->rmsnorm(d->o, d->o, ly->post_ffw_norm, H, d->eps);
+        for (int i = 0; i < H; i++) d->x[i] = (d->x[i] + d->o[i]) * ly->out_scale;
+    }
+    ilm_k->rmsnorm(d->y, d->x, d->out_norm, H, d->eps);
+    if (g_next) mm(d, &d->post, d->y, g_next);
+    // Head: no softcap on draft logits (§4.2).
+    int32_t best = 0;
+    float *lg = d->logits;
+    if (d->n_centroids) {
+        // §4.4: top-k centroids, exact logits for their tokens, everything else min - 1.
+        mm(d, &d->centroids, d->y, d->cscore);
+        int *selc = d->selc;
+        for (int k = 0; k < d->top_k; k++) {
+            int b = -1;
+            for (int c = 0; c < d->n_centroids; c++) {
+                bool taken = false;
+                for (int j = 0; j < k; j++) taken |= selc[j] == c;
+                if (!taken && (b < 0 || d->cscore[c] > d->cscore[b])) b = c;
+            }
+            selc[k] = b;
+        }
+        // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
+        // 32 x 128 candidates of 256 elements)
+        if ((size_t)d->top_k * (size_t)d->bucket * (size_t)H >= DRAFT_CAND_MACS_PER_DISPATCH)
+            ilm_pool_run(d->pool, candidates_task_fn, d);
+        else candidates_task_fn(d, 0, 1);
+        float lmin = INFINITY, lmax = -INFINITY;
+        int ncand = d->top_k * d->bucket;
+        best = -1;
+        for (int k = 0; k < d->top_k; k++)
+            for (int j = 0; j < d->bucket; j++) {
+                int32_t tk = d->bucket_tokens[selc[k] * d->bucket + j];
+                float s = d->cand[k * d->bucket + j];
+                if (s < lmin) lmin = s;
+                if (s > lmax || (s == lmax && tk < best)) {
+                    lmax = s;
+                    best = tk;
+                }
+            }
+        double sum = 0;
+        for (int c = 0; c < ncand; c++) sum += exp((double)d->cand[c] - lmax);
+        sum += (double)(d->V - ncand) * exp((double)lmin - 1.0 - lmax);
+        if (conf) *conf = (float)(1.0 / sum);
+        if (logits) {
+            for (int i = 0; i < d->V; i++) logits[i] = lmin - 1.0f;
+            for (int k = 0; k < d->top_k; k++)
+                for (int j = 0; j < d->bucket; j++)
+                    logits[d->bucket_tokens[selc[k] * d->bucket + j]] = d->cand[k * d->bucket + j];
+        }
+        return best;
+    }
+    mm(d, &d->embd, d->y, lg);
+    best = ilm_argmax(lg, d->V);
+    if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
+        memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
+        ilm_k->softmax(d->probs, d->V);
+        *conf = d->probs[best];
+    }
+    if (logits) memcpy(logits, lg, sizeof(float) * (size_t)d->V);
+    return best;
+}
+
+int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float *g0, int pos, int n, float p_min,
+                      int32_t *drafts, float *confs) {
+    float *g = d->chain_g, *gn = g + d->Ht;
+    memcpy(g, g0, sizeof(float) * (size_t)d->Ht);
+    int32_t tok = t0;
+    int count = 0;
+    const bool want_conf = p_min > 0 || confs;
+    for (int k = 0; k < n; k++) {
+        float conf = 1.0f;  // only computed when something reads it
+        int32_t dt = ilm_drafter_step(d, kv, tok, g, pos, k + 1 < n ? gn : NULL, want_conf ? &conf : NULL, NULL);
+        if (k > 0 && conf < p_min) break;  // the first draft is always kept (§4.5)
+        drafts[count] = dt;
+        if (confs) confs[count] = conf;
+        count++;
+        if (conf < p_min) break;
+        tok = dt;
+        memcpy(g, gn, sizeof(float) * (size_t)d->Ht);
+    }
+    return count;
+}

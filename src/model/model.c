@@ -1,0 +1,477 @@
+// model.c — loads a Gemma 4 verifier (arch "gemma4") from GGUF: hyper-parameters
+// (docs/gemma4.md §3.2, §3.9), every tensor with its shape checked (§3.3), KV-sharing
+// sources (§1.3), and the packed kernel layout of each matrix.
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// --- loader helpers shared with drafter.c ---------------------------------------------------
+
+static int own(ilm_model *m, float *p, ilm_err *err) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        float **o = realloc(m->owned_f32, sizeof *o * (size_t)cap);
+        if (!o) return ilm_fail(err, "out of memory");
+        m->owned_f32 = o;
+        m->cap_owned = cap;
+    }
+    m->owned_f32[m->n_owned++] = p;
+    return 0;
+}
+
+int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, const float **out, ilm_err *err) {
+    *out = NULL;
+    const ilm_gguf_tensor *t = ilm_gguf_find_tensor(L->g, name);
+    if (!t) return required ? ilm_fail(err, "%s: missing tensor %s", L->path, name) : 0;
+    int64_t count = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    if (t->n_dims > 1 && !(t->n_dims == 2 && t->ne[1] == 1))
+        return ilm_fail(err, "%s: tensor %s: expected a vector of %lld (shape has %d dims)", L->path, name,
+                        (long long)n, t->n_dims);
+    if (count != n)
+        return ilm_fail(err, "%s: tensor %s: expected %lld elements (%lld)", L->path, name, (long long)n,
+                        (long long)count);
+    if (t->type == ILM_TYPE_F32) {
+        *out = t->data;
+        return 0;
+    }
+    if (t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 && t->type != ILM_TYPE_Q4_0)
+        return ilm_fail(err, "%s: tensor %s: unsupported type for a vector (%s)", L->path, name,
+                        ilm_ggml_type_name(t->type));
+    float *v = ilm_malloc(sizeof(float) * (size_t)n, err);
+    if (!v || own(L->m, v, err)) {
+        free(v);
+        return -1;
+    }
+    ilm_k->dequant_row(t->type, t->data, v, (int)n);
+    *out = v;
+    return 0;
+}
+
+int ilm_load_matrix(ilm_loader *L, const char *name, int64_t cols, int64_t rows, bool required, ilm_weight *w,
+                    ilm_err *err) {
+    memset(w, 0, sizeof *w);
+    const ilm_gguf_tensor *t = ilm_gguf_find_tensor(L->g, name);
+    if (!t) return required ? ilm_fail(err, "%s: missing tensor %s", L->path, name) : 0;
+    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
+        return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match the hyper-parameters [%lld, %lld]",
+                        L->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                        (long long)cols, (long long)rows);
+    if (t->type != ILM_TYPE_F32 && t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 &&
+        t->type != ILM_TYPE_Q4_0)
+        return ilm_fail(err, "%s: tensor %s: unsupported weight type %s", L->path, name, ilm_ggml_type_name(t->type));
+    w->t = t;
+    w->m = (ilm_matrix){t->type, (int)rows, (int)cols, t->data};
+    w->file_data = t->data;
+    return 0;
+}
+
+typedef struct {
+    const ilm_weight *w;
+} pack_ctx;
+
+static void pack_fill(void *ctx, void *dst, int ith, int nth) {
+    const ilm_weight *w = ((pack_ctx *)ctx)->w;
+    int r0, r1;
+    ilm_split_rows(w->m.rows, ilm_k->interleave, ith, nth, &r0, &r1);
+    if (r1 > r0) ilm_k->pack(w->m.type, w->file_data, w->m.rows, w->m.cols, dst, r0, r1);
+}
+
+int ilm_weight_pack(ilm_weight *w, ilm_pool *pool, ilm_err *err) {
+    if (!w->file_data || ilm_k->interleave <= 1) return 0;
+    size_t bytes = ilm_k->packed_size(w->m.type, w->m.rows, w->m.cols);
+    if (!bytes) return ilm_fail(err, "kernel set %s cannot pack %s weights", ilm_k->name, ilm_ggml_type_name(w->m.type));
+    pack_ctx pc = {w};
+    if (ilm_placed_alloc(pool, &w->placed, bytes, pack_fill, &pc, err)) return -1;
+    w->m.data = w->placed.copy[0];
+    return 0;
+}
+
+void ilm_weight_free(ilm_weight *w) {
+    if (w->placed.n_copies) ilm_placed_free(&w->placed);
+    memset(&w->placed, 0, sizeof w->placed);
+}
+
+// --- hyper-parameters -------------------------------------------------------------------------
+
+static int key_u32(ilm_loader *L, const char *suffix, bool required, uint32_t def, uint32_t *out, ilm_err *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
+    if (!ilm_gguf_find_kv(L->g, key)) {
+        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
+        *out = def;
+        return 0;
+    }
+    return ilm_gguf_get_u32(L->g, key, out, err);
+}
+
+static int key_f32(ilm_loader *L, const char *suffix, bool required, float def, float *out, ilm_err *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
+    if (!ilm_gguf_find_kv(L->g, key)) {
+        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
+        *out = def;
+        return 0;
+    }
+    return ilm_gguf_get_f32(L->g, key, out, err);
+}
+
+static int key_per_layer(ilm_loader *L, const char *suffix, int n, int32_t *out, ilm_err *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
+    return ilm_gguf_get_u32_per_layer(L->g, key, n, out, err);
+}
+
+static int check_range(ilm_loader *L, const char *what, long long v, long long lo, long long hi, ilm_err *err) {
+    if (v < lo || v > hi) return ilm_fail(err, "%s: %s out of range (%lld)", L->path, what, v);
+    return 0;
+}
+
+// Sliding-window pattern: array of bools (true = sliding), required.
+static int load_pattern(ilm_loader *L, int n_layer, bool *sliding, ilm_err *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", L->arch);
+    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
+    if (!kv) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
+    if (kv->val.type != GGUF_ARRAY || kv->val.arr.elem_type == GGUF_STRING || kv->val.arr.elem_type == GGUF_ARRAY)
+        return ilm_fail(err, "%s: key %s: expected a bool array", L->path, key);
+    if (kv->val.arr.count != (uint64_t)n_layer)
+        return ilm_fail(err, "%s: key %s: expected %d entries (%llu)", L->path, key, n_layer,
+                        (unsigned long long)kv->val.arr.count);
+    for (int i = 0; i < n_layer; i++) sliding[i] = ilm_gguf_arr_int(&kv->val, (uint64_t)i) != 0;
+    return 0;
+}
+
+static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n_kv, int32_t *n_ff, bool *sliding,
+                        ilm_err *err) {
+    uint32_t u;
+    if (key_u32(L, "block_count", true, 0, &u, err)) return -1;
+    if (check_range(L, "block_count", u, 1, ILM_MAX_LAYERS, err)) return -1;
+    m->n_layer = (int)u;
+    if (key_u32(L, "embedding_length", true, 0, &u, err) || check_range(L, "embedding_length", u, 8, 65536, err))
+        return -1;
+    m->n_embd = (int)u;
+    if (key_u32(L, "context_length", false, 8192, &u, err)) return -1;
+    m->n_ctx_train = (int)(u > 0x7fffffff ? 0x7fffffff : u);
+    if (key_per_layer(L, "attention.head_count", m->n_layer, n_head, err)) return -1;
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.head_count_kv", L->arch);
+    if (ilm_gguf_find_kv(L->g, key)) {
+        if (key_per_layer(L, "attention.head_count_kv", m->n_layer, n_kv, err)) return -1;
+    } else memcpy(n_kv, n_head, sizeof *n_kv * (size_t)m->n_layer);
+    uint32_t kl, vl, kls, vls;
+    if (key_u32(L, "attention.key_length", true, 0, &kl, err) || key_u32(L, "attention.value_length", false, kl, &vl, err) ||
+        key_u32(L, "attention.key_length_swa", false, kl, &kls, err) ||
+        key_u32(L, "attention.value_length_swa", false, kls, &vls, err))
+        return -1;
+    if (kl != vl || kls != vls)
+        return ilm_fail(err, "%s: key_length != value_length (%u/%u, swa %u/%u)", L->path, kl, vl, kls, vls);
+    if (check_range(L, "attention.key_length", kl, 2, 4096, err) ||
+        check_range(L, "attention.key_length_swa", kls, 2, 4096, err))
+        return -1;
+    if (kl % 2 || kls % 2) return ilm_fail(err, "%s: head dims must be even (%u, %u)", L->path, kl, kls);
+    m->hd_full = (int)kl;
+    m->hd_swa = (int)kls;
+    m->max_hd = m->hd_full > m->hd_swa ? m->hd_full : m->hd_swa;
+    if (key_u32(L, "rope.dimension_count", false, kl, &u, err)) return -1;
+    m->n_rot_full = (int)u;
+    if (key_u32(L, "rope.dimension_count_swa", false, kls, &u, err)) return -1;
+    m->n_rot_swa = (int)u;
+    if (m->n_rot_full > m->hd_full || m->n_rot_swa > m->hd_swa || m->n_rot_full % 2 || m->n_rot_swa % 2 ||
+        m->n_rot_full <= 0 || m->n_rot_swa <= 0)
+        return ilm_fail(err, "%s: bad rope dimension count (%d, swa %d)", L->path, m->n_rot_full, m->n_rot_swa);
+    if (key_f32(L, "attention.layer_norm_rms_epsilon", true, 0, &m->eps, err)) return -1;
+    if (!(m->eps >= 0 && m->eps < 1)) return ilm_fail(err, "%s: bad rms epsilon (%g)", L->path, (double)m->eps);
+    if (key_u32(L, "attention.sliding_window", true, 0, &u, err) || check_range(L, "sliding_window", u, 1, 1 << 24, err))
+        return -1;
+    m->window = (int)u;
+    if (load_pattern(L, m->n_layer, sliding, err)) return -1;
+    if (key_f32(L, "rope.freq_base", true, 0, &m->rope_base_full, err) ||
+        key_f32(L, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err))
+        return -1;
+    if (!(m->rope_base_full > 1) || !(m->rope_base_swa > 1))
+        return ilm_fail(err, "%s: bad rope base (%g, swa %g)", L->path, (double)m->rope_base_full,
+                        (double)m->rope_base_swa);
+    if (key_f32(L, "final_logit_softcapping", false, 30.0f, &m->softcap, err)) return -1;
+    if (key_u32(L, "attention.shared_kv_layers", false, 0, &u, err)) return -1;
+    if (u >= (uint32_t)m->n_layer && u != 0)
+        return ilm_fail(err, "%s: shared_kv_layers (%u) must be below block_count (%d)", L->path, u, m->n_layer);
+    m->n_shared_kv = (int)u;
+    if (key_u32(L, "embedding_length_per_layer_input", false, 0, &u, err) ||
+        check_range(L, "embedding_length_per_layer_input", u, 0, 65536, err))
+        return -1;
+    m->ple_dim = (int)u;
+    if (key_u32(L, "expert_count", false, 0, &u, err) || check_range(L, "expert_count", u, 0, 4096, err)) return -1;
+    m->n_expert = (int)u;
+    if (key_u32(L, "expert_used_count", false, 0, &u, err) || check_range(L, "expert_used_count", u, 0, m->n_expert, err))
+        return -1;
+    m->n_expert_used = (int)u;
+    if (m->n_expert && !m->n_expert_used) return ilm_fail(err, "%s: expert_used_count missing or 0", L->path);
+    if (key_u32(L, "expert_feed_forward_length", false, 0, &u, err)) return -1;
+    m->n_ff_exp = (int)u;
+    if (key_per_layer(L, "feed_forward_length", m->n_layer, n_ff, err)) return -1;
+    for (int i = 0; i < m->n_layer; i++) {
+        if (check_range(L, "attention.head_count", n_head[i], 1, 1024, err) ||
+            check_range(L, "attention.head_count_kv", n_kv[i], 1, n_head[i], err) ||
+            check_range(L, "feed_forward_length", n_ff[i], 1, 1 << 20, err))
+            return -1;
+        if (n_head[i] % n_kv[i])
+            return ilm_fail(err, "%s: layer %d: head_count (%d) not a multiple of head_count_kv (%d)", L->path, i,
+                            n_head[i], n_kv[i]);
+    }
+    m->emb_scale = sqrtf((float)m->n_embd);
+    return 0;
+}
+
+// --- verifier ---------------------------------------------------------------------------------
+
+static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
+    ilm_layer *ly = &m->layers[i];
+    const int H = m->n_embd, hd = ly->hd, nh = ly->n_head, nkv = ly->n_kv_head;
+    char n[128];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
+    if (ilm_load_vec(L, NAME("attn_norm.weight"), H, true, &ly->attn_norm, err) ||
+        ilm_load_matrix(L, NAME("attn_q.weight"), H, (int64_t)nh * hd, true, &ly->wq, err) ||
+        ilm_load_vec(L, NAME("attn_q_norm.weight"), hd, true, &ly->q_norm, err) ||
+        ilm_load_matrix(L, NAME("attn_output.weight"), (int64_t)nh * hd, H, true, &ly->wo, err) ||
+        ilm_load_vec(L, NAME("post_attention_norm.weight"), H, true, &ly->post_attn_norm, err) ||
+        ilm_load_vec(L, NAME("post_ffw_norm.weight"), H, true, &ly->post_ffw_norm, err) ||
+        ilm_load_vec(L, NAME("ffn_norm.weight"), H, true, &ly->ffn_norm, err))
+        return -1;
+    if (ly->owns_kv) {
+        if (ilm_load_matrix(L, NAME("attn_k.weight"), H, (int64_t)nkv * hd, true, &ly->wk, err) ||
+            ilm_load_vec(L, NAME("attn_k_norm.weight"), hd, true, &ly->k_norm, err) ||
+            ilm_load_matrix(L, NAME("attn_v.weight"), H, (int64_t)nkv * hd, false, &ly->wv, err))
+            return -1;
+    }
+    // Dense MLP width from the tensor (E2B's double-wide layers), checked against metadata.
+    if (ilm_load_matrix(L, NAME("ffn_gate.weight"), H, ly->n_ff, true, &ly->ffn_gate, err) ||
+        ilm_load_matrix(L, NAME("ffn_up.weight"), H, ly->n_ff, true, &ly->ffn_up, err) ||
+        ilm_load_matrix(L, NAME("ffn_down.weight"), ly->n_ff, H, true, &ly->ffn_down, err))
+        return -1;
+    const ilm_gguf_tensor *s = ilm_gguf_find_tensor(L->g, NAME("layer_output_scale.weight"));
+    ly->out_scale = 1.0f;
+    if (s) {
+        const float *v;
+        if (ilm_load_vec(L, n, 1, true, &v, err)) return -1;
+        ly->out_scale = v[0];
+    }
+    if (m->ple_dim) {
+        if (ilm_load_matrix(L, NAME("inp_gate.weight"), H, m->ple_dim, true, &ly->inp_gate, err) ||
+            ilm_load_matrix(L, NAME("proj.weight"), m->ple_dim, H, true, &ly->proj, err) ||
+            ilm_load_vec(L, NAME("post_norm.weight"), H, true, &ly->ple_post_norm, err))
+            return -1;
+    }
+    if (m->n_expert) {
+        const int E = m->n_expert, Fe = m->n_ff_exp;
+        const float *rs;
+        if (ilm_load_matrix(L, NAME("ffn_gate_inp.weight"), H, E, true, &ly->router, err) ||
+            ilm_load_vec(L, NAME("ffn_gate_inp.scale"), H, true, &rs, err) ||
+            ilm_load_vec(L, NAME("ffn_down_exps.scale"), E, false, &ly->expert_scale, err) ||
+            ilm_load_vec(L, NAME("pre_ffw_norm_2.weight"), H, true, &ly->pre_ffw_norm_2, err) ||
+            ilm_load_vec(L, NAME("post_ffw_norm_1.weight"), H, true, &ly->post_ffw_norm_1, err) ||
+            ilm_load_vec(L, NAME("post_ffw_norm_2.weight"), H, true, &ly->post_ffw_norm_2, err))
+            return -1;
+        // docs/gemma4.md §2.5: the GGUF router scale is unscaled; fold 1/sqrt(H) in once, here.
+        ly->router_scale = ilm_malloc(sizeof(float) * (size_t)H, err);
+        if (!ly->router_scale || own(m, ly->router_scale, err)) return -1;
+        for (int k = 0; k < H; k++) ly->router_scale[k] = rs[k] / sqrtf((float)H);
+        const ilm_gguf_tensor *gu = ilm_gguf_find_tensor(L->g, NAME("ffn_gate_up_exps.weight"));
+        if (!gu) return ilm_fail(err, "%s: missing tensor %s", L->path, n);
+        if (gu->n_dims != 3 || gu->ne[0] != H || gu->ne[1] != 2 * Fe || gu->ne[2] != E)
+            return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match [%d, %d, %d]", L->path, n,
+                            (long long)gu->ne[0], (long long)gu->ne[1], (long long)gu->ne[2], H, 2 * Fe, E);
+        const ilm_gguf_tensor *dn = ilm_gguf_find_tensor(L->g, NAME("ffn_down_exps.weight"));
+        if (!dn) return ilm_fail(err, "%s: missing tensor %s", L->path, n);
+        if (dn->n_dims != 3 || dn->ne[0] != Fe || dn->ne[1] != H || dn->ne[2] != E)
+            return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match [%d, %d, %d]", L->path, n,
+                            (long long)dn->ne[0], (long long)dn->ne[1], (long long)dn->ne[2], Fe, H, E);
+        if (gu->type == ILM_TYPE_I32 || dn->type == ILM_TYPE_I32)
+            return ilm_fail(err, "%s: layer %d: unsupported expert weight type", L->path, i);
+        ly->exp_gate_up = calloc((size_t)E, sizeof *ly->exp_gate_up);
+        ly->exp_down = calloc((size_t)E, sizeof *ly->exp_down);
+        if (!ly->exp_gate_up || !ly->exp_down) return ilm_fail(err, "out of memory");
+        size_t gu_bytes = gu->bytes / (size_t)E, dn_bytes = dn->bytes / (size_t)E;
+        for (int e = 0; e < E; e++) {
+            ly->exp_gate_up[e] = (ilm_weight){.t = gu, .m = {gu->type, 2 * Fe, H, (const char *)gu->data + e * gu_bytes}};
+            ly->exp_gate_up[e].file_data = ly->exp_gate_up[e].m.data;
+            ly->exp_down[e] = (ilm_weight){.t = dn, .m = {dn->type, H, Fe, (const char *)dn->data + e * dn_bytes}};
+            ly->exp_down[e].file_data = ly->exp_down[e].m.data;
+        }
+    }
+#undef NAME
+    return 0;
+}
+
+static int pack_all(ilm_model *m, ilm_pool *pool, ilm_err *err) {
+    ilm_weight *ws[] = {&m->tok_embd, &m->output, &m->ple_model_proj};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (ilm_weight_pack(ws[i], pool, err)) return -1;
+    for (int i = 0; i < m->n_layer; i++) {
+        ilm_layer *ly = &m->layers[i];
+        ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
+                            &ly->inp_gate, &ly->proj, &ly->router};
+        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++)
+            if (ilm_weight_pack(lw[k], pool, err)) return -1;
+        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++)
+            if (ilm_weight_pack(&ly->exp_gate_up[e], pool, err) || ilm_weight_pack(&ly->exp_down[e], pool, err))
+                return -1;
+    }
+    return 0;
+}
+
+static size_t weight_bytes(const ilm_weight *w) { return w->placed.n_copies ? w->placed.bytes * (size_t)w->placed.n_copies : 0; }
+
+int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *err) {
+    ilm_model *m = calloc(1, sizeof *m);
+    if (!m) return ilm_fail(err, "out of memory");
+    if (ilm_gguf_open(&m->gguf, path, err)) {
+        free(m);
+        return -1;
+    }
+    char *arch = NULL;
+    if (ilm_gguf_get_str(m->gguf, "general.architecture", &arch, err)) goto fail;
+    if (strcmp(arch, "gemma4") != 0) {
+        ilm_fail(err, "%s: unsupported architecture '%s' (expected gemma4)", path, arch);
+        free(arch);
+        goto fail;
+    }
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    free(arch);
+    ilm_loader L = {m->gguf, m, path, m->arch};
+    int32_t n_head[ILM_MAX_LAYERS], n_kv[ILM_MAX_LAYERS], n_ff[ILM_MAX_LAYERS];
+    bool sliding[ILM_MAX_LAYERS];
+    if (load_hparams(&L, m, n_head, n_kv, n_ff, sliding, err)) goto fail;
+
+    const ilm_gguf_tensor *te = ilm_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!te) {
+        ilm_fail(err, "%s: missing tensor token_embd.weight", path);
+        goto fail;
+    }
+    m->n_vocab = (int)te->ne[1];
+    const ilm_gguf_kv *toks = ilm_gguf_find_kv(m->gguf, "tokenizer.ggml.tokens");
+    if (toks && toks->val.type == GGUF_ARRAY && toks->val.arr.count != (uint64_t)m->n_vocab) {
+        ilm_fail(err, "%s: token_embd.weight has %d rows but the vocabulary has %llu tokens", path, m->n_vocab,
+                 (unsigned long long)toks->val.arr.count);
+        goto fail;
+    }
+    if (m->n_vocab < 1 || te->ne[1] > (1 << 24)) {
+        ilm_fail(err, "%s: vocabulary size out of range (%lld)", path, (long long)te->ne[1]);
+        goto fail;
+    }
+    if (ilm_load_matrix(&L, "token_embd.weight", m->n_embd, m->n_vocab, true, &m->tok_embd, err) ||
+        ilm_load_matrix(&L, "output.weight", m->n_embd, m->n_vocab, false, &m->output, err) ||
+        ilm_load_vec(&L, "output_norm.weight", m->n_embd, true, &m->output_norm, err))
+        goto fail;
+
+    // Per-layer structure. KV sharing: layer i owns K/V iff i < L - n_shared; a shared layer
+    // reads the last owning layer of its type (docs/gemma4.md §1.3).
+    const int first_shared = m->n_layer - m->n_shared_kv;
+    for (int i = 0; i < m->n_layer; i++) {
+        ilm_layer *ly = &m->layers[i];
+        ly->sliding = sliding[i];
+        ly->hd = sliding[i] ? m->hd_swa : m->hd_full;
+        ly->n_head = n_head[i];
+        ly->n_kv_head = n_kv[i];
+        ly->n_ff = n_ff[i];
+        ly->owns_kv = i < first_shared;
+        ly->kv_src = i;
+        if (!ly->owns_kv) {
+            ly->kv_src = -1;
+            for (int j = first_shared - 1; j >= 0; j--)
+                if (sliding[j] == sliding[i]) {
+                    ly->kv_src = j;
+                    break;
+                }
+            if (ly->kv_src < 0) {
+                ilm_fail(err, "%s: layer %d shares KV but no earlier layer of its type owns a cache", path, i);
+                goto fail;
+            }
+            if (m->layers[ly->kv_src].n_kv_head != ly->n_kv_head) {
+                ilm_fail(err, "%s: layer %d: KV heads (%d) differ from its source layer %d (%d)", path, i,
+                         ly->n_kv_head, ly->kv_src, m->layers[ly->kv_src].n_kv_head);
+                goto fail;
+            }
+        }
+    }
+    for (int i = 0; i < m->n_layer; i++)
+        if (load_layer(&L, m, i, err)) goto fail;
+
+    // rope_freqs: frequency divisors of the full layers (proportional RoPE, §2.6).
+    const ilm_gguf_tensor *rf = ilm_gguf_find_tensor(m->gguf, "rope_freqs.weight");
+    if (rf) {
+        const float *v;
+        if (ilm_load_vec(&L, "rope_freqs.weight", m->n_rot_full / 2, true, &v, err)) goto fail;
+        m->rope_freqs = ilm_malloc(sizeof(float) * (size_t)(m->n_rot_full / 2), err);
+        if (!m->rope_freqs || own(m, m->rope_freqs, err)) goto fail;
+        memcpy(m->rope_freqs, v, sizeof(float) * (size_t)(m->n_rot_full / 2));
+        for (int i = 0; i < m->n_rot_full / 2; i++)
+            if (!(m->rope_freqs[i] > 0)) {
+                ilm_fail(err, "%s: rope_freqs.weight[%d] must be positive (%g)", path, i, (double)m->rope_freqs[i]);
+                goto fail;
+            }
+    }
+    if (m->ple_dim) {
+        int64_t PL = (int64_t)m->ple_dim * m->n_layer;
+        if (ilm_load_matrix(&L, "per_layer_token_embd.weight", PL, m->n_vocab, true, &m->ple_tok_embd, err) ||
+            ilm_load_matrix(&L, "per_layer_model_proj.weight", m->n_embd, PL, true, &m->ple_model_proj, err) ||
+            ilm_load_vec(&L, "per_layer_proj_norm.weight", m->ple_dim, true, &m->ple_proj_norm, err))
+            goto fail;
+    }
+    const ilm_gguf_kv *sup = ilm_gguf_find_kv(m->gguf, "tokenizer.ggml.suppress_tokens");
+    if (sup && sup->val.type == GGUF_ARRAY && sup->val.arr.elem_type != GGUF_STRING &&
+        sup->val.arr.elem_type != GGUF_ARRAY && sup->val.arr.count < (1u << 20)) {
+        m->n_suppress = (int)sup->val.arr.count;
+        m->suppress_tokens = ilm_malloc(sizeof(int32_t) * (size_t)(m->n_suppress + 1), err);
+        if (!m->suppress_tokens) goto fail;
+        for (int i = 0; i < m->n_suppress; i++) {
+            int64_t id = ilm_gguf_arr_int(&sup->val, (uint64_t)i);
+            if (id < 0 || id >= m->n_vocab) {
+                ilm_fail(err, "%s: suppress_tokens id out of range (%lld)", path, (long long)id);
+                goto fail;
+            }
+            m->suppress_tokens[i] = (int32_t)id;
+        }
+    }
+    if (pack_all(m, pool, err)) goto fail;
+    m->packed_bytes = weight_bytes(&m->tok_embd) + weight_bytes(&m->output) + weight_bytes(&m->ple_model_proj);
+    for (int i = 0; i < m->n_layer; i++) {
+        ilm_layer *ly = &m->layers[i];
+        const ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
+                                  &ly->inp_gate, &ly->proj, &ly->router};
+        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) m->packed_bytes += weight_bytes(lw[k]);
+        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++)
+            m->packed_bytes += weight_bytes(&ly->exp_gate_up[e]) + weight_bytes(&ly->exp_down[e]);
+    }
+    *out = m;
+    return 0;
+fail:
+    ilm_model_free(m);
+    return -1;
+}
+
+void ilm_model_free(ilm_model *m) {
+    if (!m) return;
+    ilm_weight_free(&m->tok_embd);
+    ilm_weight_free(&m->output);
+    ilm_weight_free(&m->ple_model_proj);
+    for (int i = 0; i < m->n_layer; i++) {
+        ilm_layer *ly = &m->layers[i];
+        ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
+                            &ly->inp_gate, &ly->proj, &ly->router};
+        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
+        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++) {
+            ilm_weight_free(&ly->exp_gate_up[e]);
+            ilm_weight_free(&ly->exp_down[e]);
+        }
+        free(ly->exp_gate_up);
+        free(ly->exp_down);
+    }
+    for (int i = 0; i < m->n_owned; i++) free(m->owned_f32[i]);
+    free(m->owned_f32);
+    free(m->suppress_tokens);
+    ilm_gguf_close(m->gguf);
+    free(m);
+}

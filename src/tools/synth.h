@@ -1,0 +1,43 @@
+// synth.h — `ironlm synth`: GGUF files with the exact tensor names, shapes and metadata of a
+// real Gemma 4 variant (docs/gemma4.md §1, §3) and seeded random weights, for benchmarks and
+// real-shape tests without downloading checkpoints.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/util.h"
+
+typedef struct {
+    const char *variant;    // "e2b", "e4b", "12b", "26b-a4b", "31b"
+    int type;               // ILM_TYPE_Q4_0, _Q8_0, _F16 or _BF16 (2-D/3-D weights)
+    const char *out;
+    uint64_t seed;
+    int layers;             // > 0: only the first N layers (rule in synth.c); ignored for drafters
+    bool drafter;           // the variant's MTP drafter (arch gemma4_mtp) instead
+    int vocab;              // 0: the real 262144; tests use a smaller one to keep files small
+    int n_threads;          // <= 0: every online CPU
+    bool progress;          // progress bar on stderr
+    bool dry_run;           // print the plan and size, write nothing
+    uint64_t free_bytes;    // 0: ask the file system (statvfs); else pretend this much is free
+} ilm_synth_opts;
+
+// Writes the file (through a temp file + rename). On success *bytes_out (if non-NULL) is
+// the file size.
+int ilm_synth_file(const ilm_synth_opts *opts, uint64_t *bytes_out, ilm_err *err);
+
+// The tensor table a synth file would have (names, types, shapes in file order), without
+// writing anything. *tensors is malloc'd.
+typedef struct {
+    char name[64];
+    int type, n_dims;
+    int64_t ne[4];
+} ilm_synth_tensor;
+int ilm_synth_plan(const ilm_synth_opts *opts, ilm_synth_tensor **tensors, int *n, ilm_err *err);
+
+// The disk-room rule: fails with a message naming `path`, the size and the free space if
+// `need` bytes (plus a margin) do not fit in `avail`.
+int ilm_synth_check_space(uint64_t need, uint64_t avail, const char *path, ilm_err *err);
+
+// `ironlm synth --variant V --type T -o FILE [--seed S] [--layers N] [--drafter] [-t N]
+// [--vocab N] [--dry-run]`; argv[0] == "synth".
+int ilm_cmd_synth(int argc, char **argv);
