@@ -6,6 +6,8 @@
 #   make cross-arm  aarch64 build (gcc-aarch64-linux-gnu);  make test-arm: tests under qemu
 #   make fuzz       libFuzzer target for the GGUF parser (clang)
 #   make demo       run the bundled pycoder model
+#   make golden-compare REF=rev   every logits/greedy/speculative hash on the fixtures equal to
+#                   a build of git revision REF (for behaviour-preserving changes)
 #   HWLOC=1 make    take the CPU topology from hwloc
 CC      ?= cc
 BUILD   ?= build/$(notdir $(CC))
@@ -43,7 +45,7 @@ BENCH_SRC = $(wildcard bench/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check tsan cross-arm test-arm fuzz demo bench clean
+.PHONY: all test check tsan cross-arm test-arm fuzz demo bench golden-compare clean
 all: ironlm
 
 ironlm: $(BUILD)/ironlm
@@ -102,6 +104,18 @@ demo: ironlm
 
 bench: ironlm
 	./ironlm bench --kernels
+
+# Builds REF in build/golden-ref (from git archive, so the work tree is untouched) and
+# compares tests/golden.sh's hashes of both binaries on every kernel set this CPU runs.
+REF ?= HEAD
+golden-compare: ironlm
+	rm -rf build/golden-ref && mkdir -p build/golden-ref
+	git archive $(REF) | tar -x -C build/golden-ref
+	$(MAKE) -C build/golden-ref ironlm
+	tests/golden.sh build/golden-ref/ironlm $(abspath $(FIXTURES)) > build/golden-ref.txt
+	tests/golden.sh ./ironlm $(abspath $(FIXTURES)) > build/golden-new.txt
+	diff build/golden-ref.txt build/golden-new.txt
+	@echo "golden-compare: $$(wc -l < build/golden-new.txt) hashes identical to $(REF)"
 
 clean:
 	rm -rf build ironlm ironlm-arm64
