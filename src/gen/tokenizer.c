@@ -1,5 +1,6 @@
-// tokenizer.c — loading the Gemma 4 tokenizer from GGUF metadata (docs/gemma4.md §3.6) and
-// token lookup. The encoder is tokenizer_encode.c, the decoder tokenizer_decode.c.
+// tokenizer.c — loading the Gemma 4 tokenizer from GGUF metadata (docs/gemma4.md §3.6): the
+// string table, the special-token trie, the decoded pieces, and token lookup. The merge
+// table is tokenizer_merges.c, the encoder tokenizer_encode.c, the decoder tokenizer_decode.c.
 //
 // Load-time work is what makes encoding fast: one hash table text → id, one (left id, right id)
 // → (rank, merged id) table for the 514,906 merges, and a trie over the ~6,400 special texts.
@@ -16,7 +17,7 @@
 // and as many TLB misses (measured on the project VM: ~80 ms of kernel time per load, more than
 // the work itself). Large tables are therefore 2 MB-aligned and asked to use transparent huge
 // pages. free() releases them.
-static void *big_alloc(size_t n, bool zero, ilm_err *err) {
+void *ilm_tok_big_alloc(size_t n, bool zero, ilm_err *err) {
     const size_t huge = (size_t)2 << 20;
     if (n < huge / 2) return zero ? ilm_calloc(1, n, err) : ilm_malloc(n, err);
     size_t bytes = ilm_align_up(n, huge);
@@ -33,7 +34,7 @@ static void *big_alloc(size_t n, bool zero, ilm_err *err) {
 // ---- hashing -------------------------------------------------------------------------------
 
 // Open-addressing tables are sized for a load factor of 1/3..2/3, so probes stay short.
-static uint32_t table_mask_for(size_t n) {
+uint32_t ilm_tok_table_mask(size_t n) {
     size_t cap = 16;
     while (cap < n + n / 2) cap *= 2;
     return (uint32_t)(cap - 1);
@@ -41,7 +42,6 @@ static uint32_t table_mask_for(size_t n) {
 
 // ---- the string table (tokens + pseudo strings) ------------------------------------------
 
-static const char *str_ptr(const ilm_tokenizer *t, int32_t id) { return t->arena + t->strs[id].off; }
 
 // Looks up the text a+b (b may be empty); h = ilm_tok_hash of that text. Slots keep the full
 // 64-bit hash and the length, so a probe rarely touches the arena; `verify` compares the text
@@ -56,19 +56,19 @@ int32_t ilm_tok_lookup2(const ilm_tokenizer *t, const char *a, size_t na, const 
         if (s->hash != h || s->len != na + nb) continue;
         int32_t id = (int32_t)s->id1 - 1;
         if (!verify) return id;
-        const char *p = str_ptr(t, id);
+        const char *p = ilm_tok_str_ptr(t, id);
         if (!memcmp(p, a, na) && !memcmp(p + na, b, nb)) return id;
     }
 }
 
-static void prefetch_str_slot(const ilm_tokenizer *t, uint64_t h) {
+void ilm_tok_prefetch_str(const ilm_tokenizer *t, uint64_t h) {
     __builtin_prefetch(&t->str_slots[(uint32_t)h & t->str_mask]);
 }
 
 // Inserts string `id` (already in the arena); an equal text already present is re-pointed
 // to `id`, so the last of duplicate tokens wins (llama.cpp's token_to_id does the same).
 static void str_table_put(ilm_tokenizer *t, int32_t id, uint64_t h) {
-    const char *text = str_ptr(t, id);
+    const char *text = ilm_tok_str_ptr(t, id);
     uint32_t len = t->strs[id].len;
     for (uint32_t i = (uint32_t)h & t->str_mask;; i = (i + 1) & t->str_mask) {
         struct ilm_tok_slot *s = &t->str_slots[i];
@@ -77,7 +77,7 @@ static void str_table_put(ilm_tokenizer *t, int32_t id, uint64_t h) {
             return;
         }
         if (s->hash == h && s->len == len) {
-            if (!memcmp(str_ptr(t, (int32_t)s->id1 - 1), text, len)) {
+            if (!memcmp(ilm_tok_str_ptr(t, (int32_t)s->id1 - 1), text, len)) {
                 s->id1 = (uint32_t)id + 1;
                 return;
             }
@@ -100,11 +100,11 @@ static int arena_reserve(ilm_tokenizer *t, size_t extra, ilm_err *err) {
 
 static int str_table_rebuild(ilm_tokenizer *t, size_t n_entries, ilm_err *err) {
     free(t->str_slots);
-    t->str_mask = table_mask_for(n_entries);
-    t->str_slots = big_alloc(((size_t)t->str_mask + 1) * sizeof *t->str_slots, true, err);
+    t->str_mask = ilm_tok_table_mask(n_entries);
+    t->str_slots = ilm_tok_big_alloc(((size_t)t->str_mask + 1) * sizeof *t->str_slots, true, err);
     if (!t->str_slots) return -1;
     for (int32_t id = 0; id < t->n_str; id++)
-        str_table_put(t, id, ilm_tok_hash(str_ptr(t, id), t->strs[id].len));
+        str_table_put(t, id, ilm_tok_hash(ilm_tok_str_ptr(t, id), t->strs[id].len));
     return 0;
 }
 
@@ -133,139 +133,10 @@ static int32_t str_add(ilm_tokenizer *t, const char *a, size_t na, const char *b
     return id;
 }
 
-static int32_t str_intern(ilm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, uint64_t h,
-                          ilm_err *err) {
+int32_t ilm_tok_str_intern(ilm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, uint64_t h,
+                           ilm_err *err) {
     int32_t id = ilm_tok_lookup2(t, a, na, b, nb, h, t->hash_collision);
     return id >= 0 ? id : str_add(t, a, na, b, nb, h, err);
-}
-
-// ---- merges ---------------------------------------------------------------------------------
-
-static uint32_t pair_slot(const ilm_tokenizer *t, int32_t left, int32_t right);
-
-const struct ilm_tok_pair *ilm_tok_pair_find(const ilm_tokenizer *t, int32_t left, int32_t right) {
-    for (uint32_t i = pair_slot(t, left, right);; i = (i + 1) & t->pair_mask) {
-        const struct ilm_tok_pair *p = &t->pairs[i];
-        if (!p->left1) return NULL;
-        if (p->left1 == (uint32_t)left + 1 && p->right == (uint32_t)right) return p;
-    }
-}
-
-static uint32_t pair_slot(const ilm_tokenizer *t, int32_t left, int32_t right) {
-    return (uint32_t)ilm_tok_mix(((uint64_t)(uint32_t)left << 32) | (uint32_t)right) & t->pair_mask;
-}
-
-// The first occurrence of a pair keeps its rank (llama.cpp's bpe_ranks.emplace).
-static void pair_put(ilm_tokenizer *t, int32_t left, int32_t right, int32_t rank, int32_t merged) {
-    for (uint32_t i = pair_slot(t, left, right);; i = (i + 1) & t->pair_mask) {
-        struct ilm_tok_pair *p = &t->pairs[i];
-        if (!p->left1) {
-            *p = (struct ilm_tok_pair){(uint32_t)left + 1, (uint32_t)right, rank, merged};
-            return;
-        }
-        if (p->left1 == (uint32_t)left + 1 && p->right == (uint32_t)right) return;
-    }
-}
-
-// One merge on its way through the load pipeline below.
-typedef struct {
-    const char *l, *r;       // operands (into the GGUF mapping)
-    uint32_t nl, nr;
-    uint64_t hl, hr, hlr;    // hashes of left, right, left+right
-    int32_t left, right, merged;
-} merge_job;
-
-enum { MERGE_AHEAD = 16, MERGE_RING = 2 * MERGE_AHEAD };
-
-// Stage 1: split "left right" (docs/gemma4.md §3.6: at the first space at index >= 1), hash.
-static int merge_parse(const ilm_gguf *g, const ilm_gguf_str *m, uint64_t rank, merge_job *j, char **buf,
-                       size_t *cap, ilm_err *err) {
-    const char *s = m->ptr;
-    size_t n = m->len;
-    const char *sp = n > 1 ? memchr(s + 1, ' ', n - 1) : NULL;
-    if (!sp)
-        return ilm_fail(err, "%s: tokenizer.ggml.merges[%llu] has no space: \"%.*s\"", g->path,
-                        (unsigned long long)rank, (int)(n > 60 ? 60 : n), s);
-    j->l = s;
-    j->nl = (uint32_t)(sp - s);
-    j->r = sp + 1;
-    j->nr = (uint32_t)(n - j->nl - 1);
-    if (n > *cap) {
-        char *b = realloc(*buf, n * 2);
-        if (!b) return ilm_fail(err, "out of memory");
-        *buf = b;
-        *cap = n * 2;
-    }
-    memcpy(*buf, j->l, j->nl);
-    memcpy(*buf + j->nl, j->r, j->nr);
-    j->hl = ilm_tok_hash(j->l, j->nl);
-    j->hr = ilm_tok_hash(j->r, j->nr);
-    j->hlr = ilm_tok_hash(*buf, j->nl + j->nr);
-    return 0;
-}
-
-static bool str_equals(const ilm_tokenizer *t, int32_t id, const char *a, size_t na, const char *b, size_t nb) {
-    return id >= 0 && id < t->n_str && t->strs[id].len == na + nb && !memcmp(str_ptr(t, id), a, na) &&
-           !memcmp(str_ptr(t, id) + na, b, nb);
-}
-
-// Stage 2: the string ids of both operands and of their concatenation (interned when they are
-// not tokens), then a prefetch of the pair slot. Merges come sorted by the id of their result
-// in the Gemma vocabulary (each result is the previous one or the next id in 99.8% of the real
-// merges), so the result is first compared with those two texts, which sit next to each other
-// in the arena: exact, and one random access fewer than a hash lookup.
-static int merge_resolve(ilm_tokenizer *t, merge_job *j, int32_t *last_merged, ilm_err *err) {
-    j->left = str_intern(t, j->l, j->nl, "", 0, j->hl, err);
-    j->right = j->left < 0 ? -1 : str_intern(t, j->r, j->nr, "", 0, j->hr, err);
-    if (j->right < 0) return -1;
-    int32_t guess = *last_merged;
-    if (str_equals(t, guess, j->l, j->nl, j->r, j->nr)) j->merged = guess;
-    else if (str_equals(t, guess + 1, j->l, j->nl, j->r, j->nr)) j->merged = guess + 1;
-    else j->merged = str_intern(t, j->l, j->nl, j->r, j->nr, j->hlr, err);
-    if (j->merged < 0) return -1;
-    *last_merged = j->merged;
-    __builtin_prefetch(&t->pairs[pair_slot(t, j->left, j->right)], 1);
-    return 0;
-}
-
-// The 514,906 merges of the real vocabulary cost two or three string lookups and one pair
-// insert each, all at random places in tables of 8–16 MB. A three-stage software pipeline
-// (hash + prefetch the string slots; look up the ids + prefetch the pair slot; insert) keeps
-// a few dozen of those cache misses in flight instead of one: the load goes ~3x faster.
-static int load_merges(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value *v, ilm_err *err) {
-    uint64_t n = v->arr.count;
-    t->pair_mask = table_mask_for(n);
-    t->pairs = big_alloc(((size_t)t->pair_mask + 1) * sizeof *t->pairs, true, err);
-    if (!t->pairs) return -1;
-    merge_job ring[MERGE_RING];
-    int32_t last_merged = -1;
-    char *buf = NULL;
-    size_t cap = 0;
-    int rc = -1;
-    // Iteration k inserts merge k - 2·AHEAD, resolves k - AHEAD and parses k, in that order:
-    // the ring slot of k is the one just freed by k - 2·AHEAD.
-    for (uint64_t k = 0; k < n + 2 * MERGE_AHEAD; k++) {
-        if (k >= 2 * MERGE_AHEAD) {
-            uint64_t r = k - 2 * MERGE_AHEAD;
-            const merge_job *j = &ring[r % MERGE_RING];
-            if (j->nr) pair_put(t, j->left, j->right, (int32_t)r, j->merged);
-        }
-        if (k >= MERGE_AHEAD && k - MERGE_AHEAD < n) {
-            merge_job *j = &ring[(k - MERGE_AHEAD) % MERGE_RING];
-            // An empty right operand can never apply: such a merge is skipped.
-            if (j->nr && merge_resolve(t, j, &last_merged, err)) goto done;
-        }
-        if (k < n) {
-            merge_job *j = &ring[k % MERGE_RING];
-            if (merge_parse(g, &v->arr.strs[k], k, j, &buf, &cap, err)) goto done;
-            prefetch_str_slot(t, j->hl);
-            prefetch_str_slot(t, j->hr);   // the result is usually found without its slot
-        }
-    }
-    rc = 0;
-done:
-    free(buf);
-    return rc;
 }
 
 // ---- special-token trie -------------------------------------------------------------------
@@ -346,7 +217,7 @@ static int build_special_trie(ilm_tokenizer *t, ilm_err *err) {
         int32_t id = (int32_t)(uint32_t)keys[k];
         t->special_id[k] = id;
         t->special_len[k] = (int32_t)t->strs[id].len;
-        lex[k] = (lex_entry){str_ptr(t, id), t->strs[id].len, (int32_t)k};
+        lex[k] = (lex_entry){ilm_tok_str_ptr(t, id), t->strs[id].len, (int32_t)k};
     }
 
     // Built in lexicographic order, each text shares the path of the one before up to their
@@ -366,7 +237,7 @@ static int build_special_trie(ilm_tokenizer *t, ilm_err *err) {
     }
     t->node_match_any = ilm_malloc(sizeof *t->node_match_any * n_nodes, err);
     t->node_match_user = ilm_malloc(sizeof *t->node_match_user * n_nodes, err);
-    t->edge_mask = table_mask_for(n_nodes);
+    t->edge_mask = ilm_tok_table_mask(n_nodes);
     t->edges = ilm_calloc((size_t)t->edge_mask + 1, sizeof *t->edges, err);
     if (!t->node_match_any || !t->node_match_user || !t->edges) goto done;
     for (int i = 0; i < 256; i++) t->root_child[i] = -1;
@@ -410,10 +281,10 @@ static int hex_digit(char c) {
 // §3.7 "Detokenization": '▁' → ' ' in normal and user-defined tokens, <0xHH> → the byte,
 // control/unknown texts verbatim (shown only when rendering specials).
 static int build_pieces(ilm_tokenizer *t, ilm_err *err) {
-    t->pieces = big_alloc(sizeof *t->pieces * (size_t)t->n_vocab, false, err);
+    t->pieces = ilm_tok_big_alloc(sizeof *t->pieces * (size_t)t->n_vocab, false, err);
     if (!t->pieces) return -1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
-        const char *s = str_ptr(t, id);
+        const char *s = ilm_tok_str_ptr(t, id);
         uint32_t n = t->strs[id].len;
         int hi, lo;
         if (t->type[id] == ILM_TOK_BYTE && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' &&
@@ -427,7 +298,7 @@ static int build_pieces(ilm_tokenizer *t, ilm_err *err) {
             t->pieces[id].len = n;
         } else {
             if (arena_reserve(t, n, err)) return -1;
-            s = str_ptr(t, id);
+            s = ilm_tok_str_ptr(t, id);
             t->pieces[id].off = (uint32_t)t->arena_len;
             char *o = t->arena + t->arena_len;
             uint32_t w = 0;
@@ -497,7 +368,7 @@ static int load_tokens(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value
                        const ilm_gguf_value *types, ilm_err *err) {
     int32_t n = t->n_vocab;
     t->cap_str = n;   // pseudo strings are rare: grown on demand (2 MB for the real vocabulary)
-    t->strs = big_alloc(sizeof *t->strs * (size_t)t->cap_str, false, err);
+    t->strs = ilm_tok_big_alloc(sizeof *t->strs * (size_t)t->cap_str, false, err);
     t->type = ilm_malloc((size_t)n, err);
     if (!t->strs || !t->type) return -1;
     size_t bytes = 0;
@@ -505,10 +376,10 @@ static int load_tokens(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value
     // Room for the decoded pieces that differ from their text, and a few pseudo strings.
     t->arena_cap = bytes + bytes / 2 + 4096;
     if (t->arena_cap > UINT32_MAX) return ilm_fail(err, "%s: tokenizer.ggml.tokens: texts too large", g->path);
-    t->arena = big_alloc(t->arena_cap, false, err);
+    t->arena = ilm_tok_big_alloc(t->arena_cap, false, err);
     if (!t->arena) return -1;
-    t->str_mask = table_mask_for((size_t)n + 1024);
-    t->str_slots = big_alloc(((size_t)t->str_mask + 1) * sizeof *t->str_slots, true, err);
+    t->str_mask = ilm_tok_table_mask((size_t)n + 1024);
+    t->str_slots = ilm_tok_big_alloc(((size_t)t->str_mask + 1) * sizeof *t->str_slots, true, err);
     if (!t->str_slots) return -1;
     // Inserted in id order (duplicates: the last wins); the slot of the token 16 places ahead
     // is prefetched while this one is placed.
@@ -529,7 +400,7 @@ static int load_tokens(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value
         t->arena_len += s->len + 1;
         if (i >= AHEAD) str_table_put(t, i - AHEAD, ahead[i % AHEAD]);   // the same ring slot
         ahead[i % AHEAD] = ilm_tok_hash(s->ptr, s->len);
-        prefetch_str_slot(t, ahead[i % AHEAD]);
+        ilm_tok_prefetch_str(t, ahead[i % AHEAD]);
     }
     for (int32_t i = n > AHEAD ? n - AHEAD : 0; i < n; i++) str_table_put(t, i, ahead[i % AHEAD]);
     return 0;
@@ -564,7 +435,7 @@ int ilm_tokenizer_load(ilm_tokenizer **out, const ilm_gguf *g, ilm_err *err) {
     ilm_tokenizer *t = ilm_calloc(1, sizeof *t, err);
     if (!t) return -1;
     t->n_vocab = (int32_t)tokens->arr.count;
-    if (load_tokens(t, g, tokens, types, err) || load_merges(t, g, merges, err)) goto fail;
+    if (load_tokens(t, g, tokens, types, err) || ilm_tok_load_merges(t, g, merges, err)) goto fail;
 
     t->add_bos = true;
     if (ilm_gguf_find_kv(g, "tokenizer.ggml.add_bos_token") &&
@@ -639,7 +510,7 @@ int32_t ilm_tok_find(const ilm_tokenizer *t, const char *text) { return ilm_tok_
 const char *ilm_tok_text(const ilm_tokenizer *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;
     if (len) *len = t->strs[id].len;
-    return str_ptr(t, id);
+    return ilm_tok_str_ptr(t, id);
 }
 
 int ilm_tok_type(const ilm_tokenizer *t, int32_t id) { return id < 0 || id >= t->n_vocab ? -1 : t->type[id]; }

@@ -148,4 +148,16 @@ static inline size_t ilm_tok_utf8_len(uint8_t b) {
 int32_t ilm_tok_lookup2(const ilm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, uint64_t h,
                         bool verify);
 const struct ilm_tok_pair *ilm_tok_pair_find(const ilm_tokenizer *t, int32_t left, int32_t right);
+// The text of string id.
+static inline const char *ilm_tok_str_ptr(const ilm_tokenizer *t, int32_t id) { return t->arena + t->strs[id].off; }
+// String id of the text a+b (h = its hash), appended to the string table if absent.
+int32_t ilm_tok_str_intern(ilm_tokenizer *t, const char *a, size_t na, const char *b, size_t nb, uint64_t h,
+                           ilm_err *err);
+void ilm_tok_prefetch_str(const ilm_tokenizer *t, uint64_t h);   // the string slot of hash h
+// Table allocation: 2 MB-aligned huge-page buffers for large tables; the mask of an
+// open-addressing table for n entries (load factor 1/3..2/3).
+void *ilm_tok_big_alloc(size_t n, bool zero, ilm_err *err);
+uint32_t ilm_tok_table_mask(size_t n);
+// Builds the merge table from the tokenizer.ggml.merges array (tokenizer_merges.c).
+int ilm_tok_load_merges(ilm_tokenizer *t, const ilm_gguf *g, const ilm_gguf_value *v, ilm_err *err);
 int32_t ilm_tok_trie_child(const ilm_tokenizer *t, int32_t node, uint8_t byte);   // -1 if none
