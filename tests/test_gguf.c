@@ -6,6 +6,7 @@
 
 #include "cli/cmd_gguf.h"
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "harness.h"
 #include "simd/kernels.h"
 

@@ -9,6 +9,7 @@
 
 #include "cli/cmd_tokenize.h"
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "fixture_util.h"
 #include "harness.h"
 #include "format/json.h"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "format/json.h"
 
 // --- inspect ----------------------------------------------------------------------------

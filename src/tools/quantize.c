@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "simd/half.h"
 
 // ---- rows (docs/gemma4.md §5.2, §5.3) --------------------------------------------------

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "simd/half.h"
 #include "simd/kernels.h"
 #include "tools/quantize.h"
