@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cli/cmd_tokenize.h"
+#include "cli/commands.h"
 #include "format/gguf.h"
 #include "format/gguf_write.h"
 #include "fixture_util.h"
