@@ -72,7 +72,7 @@ typedef struct {
 } synth_tlist;
 
 // Validates the options, applies the layer count to the variant (*p) and lists the tensors
-// in file order (*l; l->t is malloc'd, also on failure).
+// in file order (*l; the caller frees l->t, also after a failure).
 int ilm_synth_plan_file(const ilm_synth_opts *o, synth_model *p, synth_tlist *l, ilm_err *err);
 
 // Writes every metadata key of the planned file (general, hyper-parameters, tokenizer) to w;
