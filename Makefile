@@ -92,6 +92,8 @@ test-arm: cross-arm
 	IRONLM_BIN="qemu-aarch64-static -cpu cortex-a72 ./ironlm-arm64" IRONLM_FIXTURES=$(FIXTURES) \
 	  qemu-aarch64-static -cpu cortex-a72 build/arm64/tests/run $(or $(T),kernels)
 
+# The fuzz target links the GGUF reader alone (gguf.c + util.c): the writer (gguf_write.c)
+# and everything above the format layer stay out.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz build/fuzz-corpus

@@ -14,14 +14,25 @@ typedef struct {
     t_fn fn;
 } t_entry;
 
-static t_entry t_tests[1024];
-static int t_count;
+static t_entry *t_tests;  // grows as tests register (before main)
+static int t_count, t_cap;
 static int t_cur_failures, t_cur_skipped;
 static const char *t_cur_name;
 
+// Runs from constructors, before main: a test that cannot be registered stops the run here
+// rather than going missing from the count.
 void t_register(const char *name, t_fn fn, const char *file) {
-    if (t_count < (int)(sizeof t_tests / sizeof t_tests[0]))
-        t_tests[t_count++] = (t_entry){name, file, fn};
+    if (t_count == t_cap) {
+        int cap = t_cap ? 2 * t_cap : 256;
+        t_entry *t = realloc(t_tests, (size_t)cap * sizeof *t);
+        if (!t) {
+            fprintf(stderr, "harness: out of memory registering test %s (%s)\n", name, file);
+            exit(2);
+        }
+        t_tests = t;
+        t_cap = cap;
+    }
+    t_tests[t_count++] = (t_entry){name, file, fn};
 }
 
 void t_fail(const char *file, int line, const char *fmt, ...) {
@@ -142,7 +153,7 @@ static void t_rmtree(const char *dir) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    qsort(t_tests, (size_t)t_count, sizeof t_tests[0], t_cmp);
+    if (t_count) qsort(t_tests, (size_t)t_count, sizeof t_tests[0], t_cmp);
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < t_count; i++) {
         bool want = argc < 2;
@@ -164,6 +175,7 @@ int main(int argc, char **argv) {
         }
     }
     if (t_tmpdir()[0] && !getenv("T_KEEP")) t_rmtree(t_tmpdir());
+    free(t_tests);
     if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

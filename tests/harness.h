@@ -2,7 +2,8 @@
 //
 //   TEST(gguf_reads_v3) { CHECK(x == 1); CHECK_NEAR(a, b, 1e-3); }
 //
-// Tests register themselves at start-up; tests/harness.c runs those whose name contains
+// Tests register themselves at start-up (any number: the registry grows, and a test that
+// cannot be registered stops the run); tests/harness.c runs those whose name or file contains
 // the command-line filter and ends with "N passed, N failed". A failed CHECK prints
 // file:line and the expression, and the test goes on (so one run shows every failure).
 #pragma once

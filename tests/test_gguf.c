@@ -4,8 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cmd_gguf.h"
+#include "tools/strip.h"
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "harness.h"
 #include "simd/kernels.h"
 

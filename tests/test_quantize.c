@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "simd/half.h"
 #include "harness.h"
 #include "tools/quantize.h"

@@ -1,4 +1,4 @@
-// test_synth.c — src/tools/synth.c: real Gemma 4 shapes and metadata, checked against expectations
+// test_synth.c — src/tools/synth_*.c: real Gemma 4 shapes and metadata, checked against expectations
 // typed in here from docs/gemma4.md §1.1–1.4, §3.2–3.4 (not from the generator's tables).
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cli/cmd_tokenize.h"
+#include "cli/commands.h"
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "fixture_util.h"
 #include "harness.h"
 #include "format/json.h"

@@ -10,6 +10,7 @@
 #include "gen/engine.h"
 #include "fixture_util.h"
 #include "harness.h"
+#include "format/gguf_write.h"
 #include "format/json.h"
 #include "gen/sampler.h"
 #include "gen/spec.h"

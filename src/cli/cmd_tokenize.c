@@ -9,7 +9,7 @@
 //   ironlm detokenize -m MODEL.gguf --ids 2,17,300 [--no-render-special]
 //     writes the text bytes to stdout, no added newline; control tokens (<bos>, <|turn>, ...)
 //     are written as their text unless --no-render-special.
-#include "cli/cmd_tokenize.h"
+#include "cli/commands.h"
 
 #include <stdio.h>
 #include <stdlib.h>

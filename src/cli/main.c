@@ -2,12 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/bench_kernels.h"
-#include "cli/cmd_gguf.h"
-#include "cli/cmd_tokenize.h"
 #include "cli/commands.h"
-#include "tools/quantize.h"
-#include "tools/synth.h"
 
 typedef struct {
     const char *name;

@@ -1,4 +1,4 @@
-// gguf.h — GGUF v2/v3 container: a validated, mmap'd reader and a streaming v3 writer.
+// gguf.h — GGUF v2/v3 container: a validated, mmap'd reader (the writer: gguf_write.h).
 // Knows the file format and nothing about Gemma (docs/gemma4.md §3.1).
 #pragma once
 #include <stdbool.h>
@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/util.h"
+
+#define GGUF_MAGIC 0x46554747u  // "GGUF" little-endian
 
 enum ilm_gguf_vtype {
     GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
@@ -92,40 +94,9 @@ double ilm_gguf_arr_float(const ilm_gguf_value *v, uint64_t i);
 int ilm_gguf_get_u32_per_layer(const ilm_gguf *g, const char *key, int n, int32_t *out, ilm_err *err);
 
 const char *ilm_gguf_vtype_name(int t);
+size_t ilm_gguf_vtype_size(int t);      // bytes of one value of a fixed-size type (0: string, array)
 const char *ilm_ggml_type_name(int t);   // "F32", "Q4_0", ... or "type 99"
 size_t ilm_ggml_type_size(int t);        // bytes per block (0 if unsupported)
 int ilm_ggml_block_elems(int t);         // elements per block
 // Bytes of a tensor of this type and shape; false on overflow or a bad shape.
 bool ilm_ggml_tensor_bytes(int type, int n_dims, const int64_t *ne, size_t *out);
-
-// --- writer -----------------------------------------------------------------------------
-// Usage: w = ilm_gguf_writer_new(); add kvs; add tensor infos; ilm_gguf_writer_begin(path)
-// writes the header to PATH.tmp.<pid>; then the data of each tensor in order with
-// ilm_gguf_writer_data (any number of chunks per tensor); ilm_gguf_writer_finish pads,
-// flushes and renames to PATH. On any failure ilm_gguf_writer_free removes the temp file,
-// so a half-written file never appears under PATH.
-typedef struct ilm_gguf_writer ilm_gguf_writer;
-
-ilm_gguf_writer *ilm_gguf_writer_new(ilm_err *err);
-void ilm_gguf_writer_free(ilm_gguf_writer *w);
-// Copies a key/value exactly (its raw bytes) from a reader.
-int ilm_gguf_writer_copy_kv(ilm_gguf_writer *w, const ilm_gguf_kv *kv, ilm_err *err);
-int ilm_gguf_writer_add_u32(ilm_gguf_writer *w, const char *key, uint32_t v, ilm_err *err);
-int ilm_gguf_writer_add_i32(ilm_gguf_writer *w, const char *key, int32_t v, ilm_err *err);
-int ilm_gguf_writer_add_f32(ilm_gguf_writer *w, const char *key, float v, ilm_err *err);
-int ilm_gguf_writer_add_bool(ilm_gguf_writer *w, const char *key, bool v, ilm_err *err);
-int ilm_gguf_writer_add_str(ilm_gguf_writer *w, const char *key, const char *v, ilm_err *err);
-// Array of fixed-size elements (elem_type not STRING/ARRAY): count elements of raw LE data.
-int ilm_gguf_writer_add_arr(ilm_gguf_writer *w, const char *key, int elem_type, const void *data,
-                            uint64_t count, ilm_err *err);
-int ilm_gguf_writer_add_str_arr(ilm_gguf_writer *w, const char *key, const char *const *strs,
-                                uint64_t count, ilm_err *err);
-// Alignment of the data section (default 32, or general.alignment when copied/added).
-void ilm_gguf_writer_set_alignment(ilm_gguf_writer *w, size_t alignment);
-int ilm_gguf_writer_add_tensor(ilm_gguf_writer *w, const char *name, int type, int n_dims,
-                               const int64_t *ne, ilm_err *err);
-// Total bytes the finished file will have (valid after all tensors are added).
-uint64_t ilm_gguf_writer_file_size(const ilm_gguf_writer *w);
-int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err);
-int ilm_gguf_writer_data(ilm_gguf_writer *w, const void *data, size_t bytes, ilm_err *err);
-int ilm_gguf_writer_finish(ilm_gguf_writer *w, ilm_err *err);

@@ -1,5 +1,6 @@
-// bench_kernels.c — `ironlm bench --kernels`: how close each matrix kernel gets to the
-// memory limit.
+// bench_kernels.c — the measurements of `ironlm bench --kernels` (see bench_kernels.h): how
+// close each matrix kernel gets to the memory limit. The options and the table are
+// src/cli/cmd_bench_kernels.c.
 //
 // For every kernel set this CPU runs, every weight type / activation kind and every batch
 // width, the weights (one random rows x K matrix, packed for the set and copied until the
@@ -25,16 +26,14 @@
 
 // ---- the machine ----------------------------------------------------------------------
 
-static size_t llc_bytes(void) {
+size_t ilm_kbench_llc_bytes(void) {
     long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (v <= 0) v = sysconf(_SC_LEVEL2_CACHE_SIZE);
     return v > 0 ? (size_t)v : (size_t)32 << 20;
 }
 
-// Bytes of weights to stream per pass: 4x the LLC, at least 256 MiB, at most 2 GiB (VMs
-// often report the whole socket's L3, far more than the cores we run on can use).
-static size_t stream_bytes(void) {
-    size_t b = 4 * llc_bytes();
+size_t ilm_kbench_stream_bytes(void) {
+    size_t b = 4 * ilm_kbench_llc_bytes();
     if (b < ((size_t)256 << 20)) b = (size_t)256 << 20;
     if (b > ((size_t)2 << 30)) b = (size_t)2 << 30;
     return b;
@@ -80,7 +79,7 @@ static void *read_slice_run(void *arg) {
 double ilm_measure_read_bw(int n_threads) {
     if (n_threads < 1) n_threads = 1;
     if (n_threads > 256) n_threads = 256;
-    const size_t bytes = stream_bytes() / 2 < ((size_t)256 << 20) ? ((size_t)256 << 20) : stream_bytes() / 2;
+    const size_t bytes = ilm_kbench_stream_bytes() / 2 < ((size_t)256 << 20) ? ((size_t)256 << 20) : ilm_kbench_stream_bytes() / 2;
     char *buf = malloc(bytes);
     if (!buf) return 0.0;
     for (size_t i = 0; i < bytes; i += 8) memcpy(buf + i, &i, 8);  // touch every page
@@ -179,14 +178,6 @@ static void *random_gguf(int type, int rows, int K) {
     return m;
 }
 
-typedef struct {
-    int n_threads, rows, cols;
-    double min_time;
-    size_t mem;
-    int isa_mask, kind_mask;
-    int ns[16], n_ns;
-} bench_opts;
-
 static int list_has(const char *list, const char *name) {
     size_t len = strlen(name);
     for (const char *p = list; p && *p;) {
@@ -198,113 +189,71 @@ static int list_has(const char *list, const char *name) {
     return 0;
 }
 
-static void usage(FILE *f) {
-    fputs("usage: ironlm bench --kernels [-t N] [--isa avx2,avx512,...] [--types q4_0,q8_0,q4_0f,q8_0f,f16,bf16,f32]\n"
-          "                    [-n 1,2,4,8,32] [--rows 4096] [--cols 4096] [--mem MiB] [--min-time 0.3]\n"
-          "  q4_0/q8_0: weights x Q8 activations (mm_q8); q4_0f/q8_0f: W4A16/W8A16 (mm_f32).\n"
-          "  Default: every SIMD set this CPU runs (scalar only when named), every type.\n",
-          f);
-}
 
-int ilm_cmd_bench_kernels(int argc, char **argv) {
-    bench_opts o = {.n_threads = 2, .rows = 4096, .cols = 4096, .min_time = 0.3, .mem = 0,
-                    .isa_mask = -1, .kind_mask = -1, .ns = {1, 2, 4, 8, 32}, .n_ns = 5};
-    const char *isa_list = NULL, *type_list = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--kernels") || !strcmp(a, "bench") || (i == 0 && a[0] != '-')) continue;
-        if (!v) { fprintf(stderr, "ironlm: error: %s needs a value\n", a); return 1; }
-        if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o.n_threads = atoi(v);
-        else if (!strcmp(a, "--isa")) isa_list = v;
-        else if (!strcmp(a, "--types")) type_list = v;
-        else if (!strcmp(a, "--rows")) o.rows = atoi(v);
-        else if (!strcmp(a, "--cols")) o.cols = atoi(v);
-        else if (!strcmp(a, "--mem")) o.mem = (size_t)atol(v) << 20;
-        else if (!strcmp(a, "--min-time")) o.min_time = atof(v);
-        else if (!strcmp(a, "-n")) {
-            int32_t *ns = NULL;
-            int cnt = 0;
-            ilm_err err;
-            if (ilm_parse_int_list(v, &ns, &cnt, &err) != 0 || cnt < 1 || cnt > 16) {
-                fprintf(stderr, "ironlm: error: -n %s: expected 1 to 16 batch widths\n", v);
-                free(ns);
-                return 1;
-            }
-            for (int k = 0; k < cnt; k++) o.ns[k] = ns[k] < 1 ? 1 : ns[k];
-            o.n_ns = cnt;
-            free(ns);
-        } else { fprintf(stderr, "ironlm: error: unknown bench option '%s'\n", a); usage(stderr); return 1; }
-        i++;
-    }
-    if (o.n_threads < 1 || o.rows < 1 || o.cols < 32 || o.cols % 32) {
-        fprintf(stderr, "ironlm: error: need -t >= 1, --rows >= 1 and --cols a multiple of 32\n");
-        return 1;
-    }
-    if (!o.mem) o.mem = stream_bytes();
+// ---- the sweep ------------------------------------------------------------------------------
 
+int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_err *err) {
     char errbuf[256];
-    if (ilm_kernels_init(errbuf, sizeof errbuf) != 0) { fprintf(stderr, "ironlm: error: %s\n", errbuf); return 1; }
+    if (ilm_kernels_init(errbuf, sizeof errbuf) != 0) return ilm_fail(err, "%s", errbuf);
     ilm_pool *pool = NULL;
-    ilm_err err;
-    ilm_pool_opts popts = {.n_threads = o.n_threads, .numa = ILM_NUMA_OFF, .pin = 1};
-    if (ilm_pool_create(&pool, &popts, &err) != 0) { fprintf(stderr, "ironlm: error: %s\n", err.msg); return 1; }
+    ilm_pool_opts popts = {.n_threads = o->n_threads, .numa = ILM_NUMA_OFF, .pin = 1};
+    if (ilm_pool_create(&pool, &popts, err) != 0) return -1;
 
-    const double bw = ilm_measure_read_bw(o.n_threads);
-    printf("kernel benchmark: %d x %d weights, %.0f MiB streamed per pass (LLC %zu MiB), %s\n", o.rows, o.cols,
-           (double)o.mem / (1 << 20), llc_bytes() >> 20, ilm_pool_describe(pool));
-    printf("read bandwidth (STREAM-like sum, %d threads): %.1f GB/s\n\n", o.n_threads, bw);
-    printf("%-11s %-11s %4s %9s %8s %6s %9s %8s\n", "isa", "kernel", "n", "ms/pass", "GB/s", "%bw", "GFLOP/s", "t/t(n=1)");
+    const double bw = ilm_measure_read_bw(o->n_threads);
+    out->start(out->ctx, bw, ilm_pool_describe(pool));
 
     int nmax = 1;
-    for (int k = 0; k < o.n_ns; k++) nmax = o.ns[k] > nmax ? o.ns[k] : nmax;
-    float *x = malloc((size_t)nmax * o.cols * sizeof(float));
-    ilm_q8a *xq = malloc((size_t)nmax * (o.cols / 32) * sizeof(ilm_q8a));
-    float *y = malloc((size_t)o.rows * nmax * sizeof(float) * o.n_threads);  // a slice per thread
+    for (int k = 0; k < o->n_ns; k++) nmax = o->ns[k] > nmax ? o->ns[k] : nmax;
+    float *x = malloc((size_t)nmax * o->cols * sizeof(float));
+    ilm_q8a *xq = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_q8a));
+    float *y = malloc((size_t)o->rows * nmax * sizeof(float) * o->n_threads);  // a slice per thread
     uint64_t s = 7;
-    for (size_t i = 0; i < (size_t)nmax * o.cols; i++) {
+    for (size_t i = 0; i < (size_t)nmax * o->cols; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = (float)((int)(s >> 40) % 2000 - 1000) * 1e-3f;
     }
     int rc = 0;
 
     for (int ki = 0; ki < N_KINDS && !rc; ki++) {
-        if (type_list && !list_has(type_list, kind_names[ki])) continue;
+        if (o->type_list && !list_has(o->type_list, kind_names[ki])) continue;
         const kernel_kind *kk = &kinds[ki];
-        void *src = random_gguf(kk->type, o.rows, o.cols);
-        if (!src) { rc = 1; break; }
+        void *src = random_gguf(kk->type, o->rows, o->cols);
+        if (!src) {
+            rc = ilm_fail(err, "out of memory");
+            break;
+        }
         for (const char *const *name = ilm_kernels_all(); *name && !rc; name++) {
             const ilm_kernels *set = ilm_kernels_get(*name);
             if (!set) continue;
-            if (isa_list ? !list_has(isa_list, *name) : !strcmp(*name, "scalar")) continue;
+            if (o->isa_list ? !list_has(o->isa_list, *name) : !strcmp(*name, "scalar")) continue;
             // one packed matrix, copied until the copies outgrow the caches
-            size_t psize = set->packed_size(kk->type, o.rows, o.cols);
+            size_t psize = set->packed_size(kk->type, o->rows, o->cols);
             const int packed = psize != 0;
-            if (!packed) psize = ilm_row_bytes(kk->type, o.cols) * o.rows;
-            int n_mats = (int)((o.mem + psize - 1) / psize);
+            if (!packed) psize = ilm_row_bytes(kk->type, o->cols) * o->rows;
+            int n_mats = (int)((o->mem + psize - 1) / psize);
             if (n_mats < 1) n_mats = 1;
             ilm_matrix *mats = calloc(n_mats, sizeof *mats);
             void **bufs = calloc(n_mats, sizeof *bufs);
             for (int m = 0; m < n_mats && !rc; m++) {
-                bufs[m] = ilm_aligned_alloc(psize, &err);
-                if (!bufs[m]) { fprintf(stderr, "ironlm: error: %s\n", err.msg); rc = 1; break; }
+                bufs[m] = ilm_aligned_alloc(psize, err);
+                if (!bufs[m]) { rc = -1; break; }
                 if (m == 0) {
-                    if (packed) set->pack(kk->type, src, o.rows, o.cols, bufs[0], 0, o.rows);
+                    if (packed) set->pack(kk->type, src, o->rows, o->cols, bufs[0], 0, o->rows);
                     else memcpy(bufs[0], src, psize);
                 } else {
                     memcpy(bufs[m], bufs[0], psize);
                 }
-                mats[m] = (ilm_matrix){kk->type, o.rows, o.cols, bufs[m]};
+                mats[m] = (ilm_matrix){kk->type, o->rows, o->cols, bufs[m]};
             }
             double t_n1 = 0;
-            for (int ni = 0; ni < o.n_ns && !rc; ni++) {
-                const int n = o.ns[ni];
+            for (int ni = 0; ni < o->n_ns && !rc; ni++) {
+                const int n = o->ns[ni];
                 if (kk->use_q8)
-                    for (int c = 0; c < n; c++) set->quantize_q8a(x + (size_t)c * o.cols, o.cols, xq + (size_t)c * (o.cols / 32));
-                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, y, (size_t)o.rows * n};
+                    for (int c = 0; c < n; c++) set->quantize_q8a(x + (size_t)c * o->cols, o->cols, xq + (size_t)c * (o->cols / 32));
+                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, y, (size_t)o->rows * n};
                 ilm_pool_run(pool, mm_job_run, &job);  // warm-up (and page faults)
                 double best = 1e30, spent = 0;
-                for (int pass = 0; pass < 100 && (pass < 2 || spent < o.min_time); pass++) {
+                for (int pass = 0; pass < 100 && (pass < 2 || spent < o->min_time); pass++) {
                     const double t0 = ilm_now();
                     ilm_pool_run(pool, mm_job_run, &job);
                     const double dt = ilm_now() - t0;
@@ -313,12 +262,10 @@ int ilm_cmd_bench_kernels(int argc, char **argv) {
                 }
                 if (n == 1) t_n1 = best;
                 const double bytes = (double)psize * n_mats;
-                const double flops = 2.0 * o.rows * o.cols * (double)n * n_mats;
-                printf("%-11s %-11s %4d %9.2f %8.1f %5.0f%% %9.1f", set->name, kk->label, n, best * 1e3, bytes / best / 1e9,
-                       100.0 * bytes / best / 1e9 / bw, flops / best / 1e9);
-                if (t_n1 > 0) printf(" %8.2f", best / t_n1);
-                printf("\n");
-                fflush(stdout);
+                const double flops = 2.0 * o->rows * o->cols * (double)n * n_mats;
+                const ilm_kbench_row r = {set->name, kk->label, n, best, bytes / best / 1e9,
+                                          100.0 * bytes / best / 1e9 / bw, flops / best / 1e9, t_n1};
+                out->row(out->ctx, &r);
             }
             for (int m = 0; m < n_mats; m++) free(bufs[m]);
             free(bufs), free(mats);

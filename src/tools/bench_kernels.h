@@ -1,12 +1,49 @@
-// bench_kernels.h — `ironlm bench --kernels`: throughput of every matrix kernel x kernel set
-// x batch width, next to the machine's measured read bandwidth (src/tools/bench_kernels.c).
+// bench_kernels.h — the measurements of `ironlm bench --kernels` (src/tools/bench_kernels.c):
+// throughput of every matrix kernel x kernel set x batch width, next to the machine's
+// measured read bandwidth. The options and the table are src/cli/cmd_bench_kernels.c.
 #pragma once
+#include <stddef.h>
 
-// Runs the kernel benchmark and prints its table on stdout; returns 0, or 1 after printing
-// "ironlm: error: ..." on stderr. Options: -t N, --isa a,b, --types q4_0,q8_0,..,
-// -n 1,2,4, --rows R, --cols K, --mem MiB, --min-time S (see --help).
-int ilm_cmd_bench_kernels(int argc, char **argv);
+#include "base/util.h"
 
 // STREAM-like read bandwidth in GB/s (1e9 bytes/s) with n_threads threads: every thread sums
 // its slice of a buffer far larger than the last-level cache; best of several passes.
 double ilm_measure_read_bw(int n_threads);
+
+// The last-level cache (L3, else L2, else 32 MiB when the system does not say) in bytes.
+size_t ilm_kbench_llc_bytes(void);
+// Bytes of weights to stream per pass: 4x the LLC, at least 256 MiB, at most 2 GiB (VMs
+// often report the whole socket's L3, far more than the cores we run on can use).
+size_t ilm_kbench_stream_bytes(void);
+
+typedef struct {
+    int n_threads, rows, cols;  // cols a multiple of 32
+    double min_time;            // seconds of timed passes per measurement (at least 2 passes)
+    size_t mem;                 // weight bytes streamed per pass (copies of one matrix)
+    const char *isa_list;       // comma list of kernel sets; NULL: every set but scalar
+    const char *type_list;      // comma list of q4_0,q8_0,q4_0f,q8_0f,f16,bf16,f32; NULL: all
+    int ns[16], n_ns;           // batch widths
+} ilm_kbench_opts;
+
+// One measurement: kernel set x kernel x batch width n, the fastest pass.
+typedef struct {
+    const char *isa, *kernel;   // "avx2", "q4_0 x q8"
+    int n;
+    double secs;                // the fastest pass
+    double gb_s, bw_pct;        // weight bytes per second; its share of the read bandwidth (%)
+    double gflop_s;
+    double secs_n1;             // the fastest pass of the same kernel at n = 1; 0 if not measured
+} ilm_kbench_row;
+
+// Where the sweep reports: start once (read bandwidth in GB/s, the thread pool described),
+// then row for each measurement as it is made.
+typedef struct {
+    void (*start)(void *ctx, double read_bw, const char *pool);
+    void (*row)(void *ctx, const ilm_kbench_row *r);
+    void *ctx;
+} ilm_kbench_report;
+
+// Selects the kernels (ilm_kernels_init), starts a pinned pool of o->n_threads, measures the
+// read bandwidth, then for every weight kind x kernel set x batch width streams o->mem bytes
+// of weights through mm_q8 / mm_f32 per pass. Returns 0, or -1 with err set.
+int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_err *err);

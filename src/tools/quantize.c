@@ -1,4 +1,5 @@
-// quantize.c — ggml-exact Q8_0 / Q4_0 row quantizers and the `quantize` sub-command.
+// quantize.c — ggml-exact Q8_0 / Q4_0 row quantizers and ilm_quantize_file (the `ironlm
+// quantize` command is src/cli/cmd_quantize.c).
 //
 // Rows are quantized straight from the mmap'd input in chunks of a few MiB, spread over
 // worker threads, and streamed to the GGUF writer, so memory use does not grow with the model.
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "simd/half.h"
 
 // ---- rows (docs/gemma4.md §5.2, §5.3) --------------------------------------------------
@@ -342,60 +344,4 @@ done:
     free(types);
     ilm_gguf_close(g);
     return rc;
-}
-
-// ---- command ---------------------------------------------------------------------------
-
-static int usage_error(const char *what) {
-    fprintf(stderr, "ironlm: error: quantize: %s\n"
-                    "usage: ironlm quantize IN.gguf OUT.gguf --type q4_0|q8_0 [--pure] [-t N]\n", what);
-    return 2;
-}
-
-int ilm_cmd_quantize(int argc, char **argv) {
-    ilm_quantize_opts o = {.type = -1, .progress = true};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--type") || !strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (i + 1 >= argc) return usage_error("option needs a value");
-            const char *v = argv[++i];
-            if (!strcmp(a, "--type")) {
-                if (!strcmp(v, "q4_0") || !strcmp(v, "Q4_0")) o.type = ILM_TYPE_Q4_0;
-                else if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) o.type = ILM_TYPE_Q8_0;
-                else return usage_error("--type must be q4_0 or q8_0");
-            } else {
-                char *end;
-                long n = strtol(v, &end, 10);
-                if (*end || n < 1 || n > 1024) return usage_error("-t needs a thread count 1..1024");
-                o.n_threads = (int)n;
-            }
-        } else if (!strcmp(a, "--pure")) {
-            o.pure = true;
-        } else if (!strcmp(a, "--no-progress")) {
-            o.progress = false;
-        } else if (a[0] == '-' && a[1]) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "unknown option %s", a);
-            return usage_error(msg);
-        } else if (!o.in) {
-            o.in = a;
-        } else if (!o.out) {
-            o.out = a;
-        } else {
-            char msg[300];
-            snprintf(msg, sizeof msg, "unexpected argument %s", a);
-            return usage_error(msg);
-        }
-    }
-    if (!o.in || !o.out) return usage_error("needs IN and OUT");
-    if (o.type < 0) return usage_error("--type is required");
-    ilm_err err;
-    double t0 = ilm_now();
-    if (ilm_quantize_file(&o, &err)) {
-        fprintf(stderr, "ironlm: error: %s\n", err.msg);
-        return 1;
-    }
-    fprintf(stderr, "quantize: wrote %s (%s%s) in %.1f s\n", o.out, o.type == ILM_TYPE_Q4_0 ? "q4_0" : "q8_0",
-            o.pure ? ", pure" : "", ilm_now() - t0);
-    return 0;
 }

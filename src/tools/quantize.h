@@ -1,4 +1,5 @@
-// quantize.h — ggml-exact Q8_0 / Q4_0 weight quantization and the `quantize` sub-command.
+// quantize.h — ggml-exact Q8_0 / Q4_0 weight quantization and GGUF rewriting (the
+// `ironlm quantize` command is src/cli/cmd_quantize.c).
 //
 // The row quantizers reproduce ggml's reference quantizers bit for bit (docs/gemma4.md §5.2,
 // §5.3); ironlm quantize rewrites an F32/F16/BF16 GGUF with its 2-D/3-D weights quantized,
@@ -65,6 +66,3 @@ typedef struct {
 // (set to the new type) and `quantize.imatrix.*` (dropped: they hold host paths and would be
 // wrong for this file); tensors in the same order. Refuses OUT == IN; a failure leaves no OUT.
 int ilm_quantize_file(const ilm_quantize_opts *opts, ilm_err *err);
-
-// `ironlm quantize IN OUT --type q4_0|q8_0 [--pure] [-t N]`; argv[0] == "quantize".
-int ilm_cmd_quantize(int argc, char **argv);

@@ -1,18 +1,24 @@
-// synth.h — `ironlm synth`: GGUF files with the exact tensor names, shapes and metadata of a
-// real Gemma 4 variant (docs/gemma4.md §1, §3) and seeded random weights, for benchmarks and
-// real-shape tests without downloading checkpoints.
+// synth.h — GGUF files with the exact tensor names, shapes and metadata of a real Gemma 4
+// variant (docs/gemma4.md §1, §3) and seeded random weights, for benchmarks and real-shape
+// tests without downloading checkpoints (src/tools/synth_*.c; the `ironlm synth` command is
+// src/cli/cmd_synth.c).
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "base/util.h"
 
+enum {
+    ILM_SYNTH_MAX_LAYERS = 64,   // the largest --layers (and the most layers of any variant)
+    ILM_SYNTH_VOCAB = 262144,    // the real vocabulary size, the largest --vocab
+};
+
 typedef struct {
     const char *variant;    // "e2b", "e4b", "12b", "26b-a4b", "31b"
     int type;               // ILM_TYPE_Q4_0, _Q8_0, _F16 or _BF16 (2-D/3-D weights)
     const char *out;
     uint64_t seed;
-    int layers;             // > 0: only the first N layers (rule in synth.c); ignored for drafters
+    int layers;             // > 0: only the first N layers (rule in synth_plan.c); ignored for drafters
     bool drafter;           // the variant's MTP drafter (arch gemma4_mtp) instead
     int vocab;              // 0: the real 262144; tests use a smaller one to keep files small
     int n_threads;          // <= 0: every online CPU
@@ -38,6 +44,5 @@ int ilm_synth_plan(const ilm_synth_opts *opts, ilm_synth_tensor **tensors, int *
 // `need` bytes (plus a margin) do not fit in `avail`.
 int ilm_synth_check_space(uint64_t need, uint64_t avail, const char *path, ilm_err *err);
 
-// `ironlm synth --variant V --type T -o FILE [--seed S] [--layers N] [--drafter] [-t N]
-// [--vocab N] [--dry-run]`; argv[0] == "synth".
-int ilm_cmd_synth(int argc, char **argv);
+// Whether `name` is one of the variants ("e2b", "e4b", "12b", "26b-a4b", "31b").
+bool ilm_synth_variant_known(const char *name);

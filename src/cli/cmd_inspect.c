@@ -1,17 +1,14 @@
-// cmd_gguf.c — `ironlm inspect` (metadata + tensor table, text or JSON) and `ironlm strip`
-// (rewrite without chosen metadata keys; tensors byte-identical).
-#include "cli/cmd_gguf.h"
-
+// cmd_inspect.c — `ironlm inspect FILE [--json] [--full]`: a GGUF file's metadata and tensor
+// table, as text (long strings and arrays shortened unless --full) or as JSON.
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "cli/commands.h"
 #include "format/gguf.h"
 #include "format/json.h"
-
-// --- inspect ----------------------------------------------------------------------------
 
 static void print_scalar(FILE *f, const ilm_gguf_value *v, bool json) {
     switch (v->type) {
@@ -142,90 +139,5 @@ int ilm_cmd_inspect(int argc, char **argv) {
                 g->n_tensors, n_params, n_bytes, (double)n_bytes / (1024.0 * 1024.0), g->size);
     }
     ilm_gguf_close(g);
-    return 0;
-}
-
-// --- strip ------------------------------------------------------------------------------
-
-int ilm_gguf_strip_file(const char *in, const char *out, const char *const *keys, int n_keys, int *n_removed,
-                        ilm_err *err) {
-    struct stat si, so;
-    if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-        return ilm_fail(err, "%s: refusing to overwrite the input file", out);
-    ilm_gguf *g;
-    if (ilm_gguf_open(&g, in, err)) return -1;
-    ilm_gguf_writer *w = ilm_gguf_writer_new(err);
-    int rc = -1;
-    *n_removed = 0;
-    if (!w) goto done;
-    ilm_gguf_writer_set_alignment(w, g->alignment);
-    for (int64_t i = 0; i < g->n_kv; i++) {
-        bool drop = false;
-        for (int k = 0; k < n_keys; k++)
-            if (!strcmp(g->kv[i].key, keys[k])) drop = true;
-        if (drop) {
-            (*n_removed)++;
-            continue;
-        }
-        if (ilm_gguf_writer_copy_kv(w, &g->kv[i], err)) goto done;
-    }
-    for (int64_t i = 0; i < g->n_tensors; i++) {
-        const ilm_gguf_tensor *t = &g->tensors[i];
-        if (ilm_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, err)) goto done;
-    }
-    if (ilm_gguf_writer_begin(w, out, err)) goto done;
-    for (int64_t i = 0; i < g->n_tensors; i++)
-        if (ilm_gguf_writer_data(w, g->tensors[i].data, g->tensors[i].bytes, err)) goto done;
-    if (ilm_gguf_writer_finish(w, err)) goto done;
-    rc = 0;
-done:
-    ilm_gguf_writer_free(w);
-    ilm_gguf_close(g);
-    return rc;
-}
-
-int ilm_cmd_strip(int argc, char **argv) {
-    const char *in = NULL, *out = NULL;
-    const char **keys = calloc((size_t)argc + 2, sizeof *keys);
-    int n_keys = 0;
-    if (!keys) return 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--key")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ironlm: error: strip: --key needs a value\n");
-                free(keys);
-                return 2;
-            }
-            keys[n_keys++] = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "ironlm: error: strip: unknown option %s\n", argv[i]);
-            free(keys);
-            return 2;
-        } else if (!in) in = argv[i];
-        else if (!out) out = argv[i];
-        else {
-            fprintf(stderr, "ironlm: error: strip: unexpected argument %s\n", argv[i]);
-            free(keys);
-            return 2;
-        }
-    }
-    if (!in || !out) {
-        fprintf(stderr, "ironlm: error: usage: ironlm strip IN OUT [--key K]...\n");
-        free(keys);
-        return 2;
-    }
-    if (!n_keys) {  // the build-host path leaks of imatrix quantization
-        keys[n_keys++] = "quantize.imatrix.file";
-        keys[n_keys++] = "quantize.imatrix.dataset";
-    }
-    ilm_err err;
-    int removed;
-    int rc = ilm_gguf_strip_file(in, out, keys, n_keys, &removed, &err);
-    free(keys);
-    if (rc) {
-        fprintf(stderr, "ironlm: error: %s\n", err.msg);
-        return 1;
-    }
-    fprintf(stderr, "strip: removed %d metadata key%s, wrote %s\n", removed, removed == 1 ? "" : "s", out);
     return 0;
 }
