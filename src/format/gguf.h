@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/util.h"
+#include "simd/types.h"  // tensor types: ilm_type(), ilm_ggml_type_name()
 
 enum ilm_gguf_vtype {
     GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
@@ -92,9 +93,6 @@ double ilm_gguf_arr_float(const ilm_gguf_value *v, uint64_t i);
 int ilm_gguf_get_u32_per_layer(const ilm_gguf *g, const char *key, int n, int32_t *out, ilm_err *err);
 
 const char *ilm_gguf_vtype_name(int t);
-const char *ilm_ggml_type_name(int t);   // "F32", "Q4_0", ... or "type 99"
-size_t ilm_ggml_type_size(int t);        // bytes per block (0 if unsupported)
-int ilm_ggml_block_elems(int t);         // elements per block
 // Bytes of a tensor of this type and shape; false on overflow or a bad shape.
 bool ilm_ggml_tensor_bytes(int type, int n_dims, const int64_t *ne, size_t *out);
 

@@ -37,7 +37,7 @@ int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, cons
         *out = t->data;
         return 0;
     }
-    if (t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 && t->type != ILM_TYPE_Q4_0)
+    if (!ilm_type(t->type)->weight)
         return ilm_fail(err, "%s: tensor %s: unsupported type for a vector (%s)", L->path, name,
                         ilm_ggml_type_name(t->type));
     float *v = ilm_malloc(sizeof(float) * (size_t)n, err);
@@ -59,8 +59,7 @@ int ilm_load_matrix(ilm_loader *L, const char *name, int64_t cols, int64_t rows,
         return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match the hyper-parameters [%lld, %lld]",
                         L->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                         (long long)cols, (long long)rows);
-    if (t->type != ILM_TYPE_F32 && t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 &&
-        t->type != ILM_TYPE_Q4_0)
+    if (!ilm_type(t->type)->weight)
         return ilm_fail(err, "%s: tensor %s: unsupported weight type %s", L->path, name, ilm_ggml_type_name(t->type));
     w->t = t;
     w->m = (ilm_matrix){t->type, (int)rows, (int)cols, t->data};
@@ -288,7 +287,7 @@ static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
         if (dn->n_dims != 3 || dn->ne[0] != Fe || dn->ne[1] != H || dn->ne[2] != E)
             return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match [%d, %d, %d]", L->path, n,
                             (long long)dn->ne[0], (long long)dn->ne[1], (long long)dn->ne[2], Fe, H, E);
-        if (gu->type == ILM_TYPE_I32 || dn->type == ILM_TYPE_I32)
+        if (!ilm_type(gu->type)->weight || !ilm_type(dn->type)->weight)
             return ilm_fail(err, "%s: layer %d: unsupported expert weight type", L->path, i);
         ly->exp_gate_up = calloc((size_t)E, sizeof *ly->exp_gate_up);
         ly->exp_down = calloc((size_t)E, sizeof *ly->exp_down);
