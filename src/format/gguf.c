@@ -467,6 +467,24 @@ int ilm_gguf_get_str(const ilm_gguf *g, const char *key, char **out, ilm_err *er
     return 0;
 }
 
+int ilm_gguf_get_u32_or(const ilm_gguf *g, const char *key, uint32_t def, uint32_t *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_u32(g, key, out, err);
+    *out = def;
+    return 0;
+}
+
+int ilm_gguf_get_f32_or(const ilm_gguf *g, const char *key, float def, float *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_f32(g, key, out, err);
+    *out = def;
+    return 0;
+}
+
+int ilm_gguf_get_bool_or(const ilm_gguf *g, const char *key, bool def, bool *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_bool(g, key, out, err);
+    *out = def;
+    return 0;
+}
+
 int64_t ilm_gguf_arr_int(const ilm_gguf_value *v, uint64_t i) {
     const uint8_t *p = (const uint8_t *)v->arr.data + i * vtype_size(v->arr.elem_type);
     switch (v->arr.elem_type) {

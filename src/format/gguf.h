@@ -83,6 +83,10 @@ const ilm_gguf_tensor *ilm_gguf_find_tensor(const ilm_gguf *g, const char *name)
 int ilm_gguf_get_u32(const ilm_gguf *g, const char *key, uint32_t *out, ilm_err *err);
 int ilm_gguf_get_f32(const ilm_gguf *g, const char *key, float *out, ilm_err *err);
 int ilm_gguf_get_bool(const ilm_gguf *g, const char *key, bool *out, ilm_err *err);
+// Optional keys: absent, *out = def and 0; present, exactly as the getters above.
+int ilm_gguf_get_u32_or(const ilm_gguf *g, const char *key, uint32_t def, uint32_t *out, ilm_err *err);
+int ilm_gguf_get_f32_or(const ilm_gguf *g, const char *key, float def, float *out, ilm_err *err);
+int ilm_gguf_get_bool_or(const ilm_gguf *g, const char *key, bool def, bool *out, ilm_err *err);
 // Returns a malloc'd NUL-terminated copy.
 int ilm_gguf_get_str(const ilm_gguf *g, const char *key, char **out, ilm_err *err);
 // Integer array element i as int64 (any integer/bool element type).

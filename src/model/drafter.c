@@ -53,18 +53,6 @@ struct ilm_drafter {
     enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
 };
 
-static int dkey(ilm_gguf *g, const char *arch, const char *suffix, bool required, uint32_t def, uint32_t *out,
-                const char *path, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    if (!ilm_gguf_find_kv(g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_u32(g, key, out, err);
-}
-
 // Last verifier layer of the given type that owns a cache (§4.3).
 static int target_source(const ilm_model *t, bool sliding) {
     for (int i = t->n_layer - 1; i >= 0; i--)
@@ -84,17 +72,15 @@ static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     const char *on[] = {"mtp_token_ordering.weight", "mtp.token_ordering.weight", NULL};
     const char *cname = first_present(L->g, cn), *oname = first_present(L->g, on);
     bool ordered = false;
-    char key[160];
-    snprintf(key, sizeof key, "%s.use_ordered_embeddings", d->arch);
-    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
+    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, ilm_loader_key(L, "use_ordered_embeddings"));
     if (kv && kv->val.type == GGUF_BOOL) ordered = kv->val.u64 != 0;
     if (!ordered || !cname || !oname) return 0;  // plain tied head
     uint32_t nc, topk;
     const char *ckeys[] = {"centroid_count", "n_centroids"};
     nc = 0;
     for (int i = 0; i < 2 && !nc; i++)
-        if (dkey(L->g, d->arch, ckeys[i], false, 0, &nc, L->path, err)) return -1;
-    if (dkey(L->g, d->arch, "centroid_top_k", false, 0, &topk, L->path, err)) return -1;
+        if (ilm_gguf_get_u32_or(L->g, ilm_loader_key(L, ckeys[i]), 0, &nc, err)) return -1;
+    if (ilm_gguf_get_u32_or(L->g, ilm_loader_key(L, "centroid_top_k"), 0, &topk, err)) return -1;
     const ilm_gguf_tensor *ct = ilm_gguf_find_tensor(L->g, cname);
     if (!nc) nc = (uint32_t)ct->ne[1];
     if (nc == 0 || d->V % (int)nc || topk == 0 || topk > nc)
@@ -131,34 +117,29 @@ static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
 static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     const ilm_model *t = d->t;
     uint32_t n_layer;
-    if (dkey(L->g, d->arch, "block_count", true, 0, &n_layer, L->path, err)) return -1;
+    if (ilm_gguf_get_u32(L->g, ilm_loader_key(L, "block_count"), &n_layer, err)) return -1;
     if (n_layer < 1 || n_layer > DRAFT_MAX_LAYERS)
         return ilm_fail(err, "%s: block_count out of range (%u)", L->path, n_layer);
     d->n_layer = (int)n_layer;
     int32_t nh[DRAFT_MAX_LAYERS], nkv[DRAFT_MAX_LAYERS], nff[DRAFT_MAX_LAYERS];
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.head_count", d->arch);
-    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nh, err)) return -1;
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", d->arch);
-    if (ilm_gguf_find_kv(L->g, key)) {
-        if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nkv, err)) return -1;
+#define KEY(s) ilm_loader_key(L, s)
+    if (ilm_gguf_get_u32_per_layer(L->g, KEY("attention.head_count"), d->n_layer, nh, err)) return -1;
+    if (ilm_gguf_find_kv(L->g, KEY("attention.head_count_kv"))) {
+        if (ilm_gguf_get_u32_per_layer(L->g, KEY("attention.head_count_kv"), d->n_layer, nkv, err)) return -1;
     } else
         for (int i = 0; i < d->n_layer; i++) nkv[i] = -1;  // take the target's
-    snprintf(key, sizeof key, "%s.feed_forward_length", d->arch);
-    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nff, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(L->g, KEY("feed_forward_length"), d->n_layer, nff, err)) return -1;
     uint32_t kl, kls;
-    if (dkey(L->g, d->arch, "attention.key_length", false, (uint32_t)t->hd_full, &kl, L->path, err) ||
-        dkey(L->g, d->arch, "attention.key_length_swa", false, (uint32_t)t->hd_swa, &kls, L->path, err))
+    if (ilm_gguf_get_u32_or(L->g, KEY("attention.key_length"), (uint32_t)t->hd_full, &kl, err) ||
+        ilm_gguf_get_u32_or(L->g, KEY("attention.key_length_swa"), (uint32_t)t->hd_swa, &kls, err))
         return -1;
-    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", d->arch);
+    const char *key = KEY("attention.sliding_window_pattern");
     const ilm_gguf_kv *pat = ilm_gguf_find_kv(L->g, key);
     if (!pat || pat->val.type != GGUF_ARRAY || pat->val.arr.count != (uint64_t)d->n_layer ||
         pat->val.arr.elem_type == GGUF_STRING || pat->val.arr.elem_type == GGUF_ARRAY)
         return ilm_fail(err, "%s: missing or malformed %s", L->path, key);
-    float eps;
-    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", d->arch);
-    if (ilm_gguf_get_f32(L->g, key, &eps, err)) return -1;
-    d->eps = eps;
+    if (ilm_gguf_get_f32(L->g, KEY("attention.layer_norm_rms_epsilon"), &d->eps, err)) return -1;
+#undef KEY
     for (int i = 0; i < d->n_layer; i++) {
         draft_layer *ly = &d->layers[i];
         ly->sliding = ilm_gguf_arr_int(&pat->val, (uint64_t)i) != 0;
@@ -243,9 +224,9 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     }
     snprintf(d->arch, sizeof d->arch, "%s", arch);
     free(arch);
-    ilm_loader L = {g, d->own, path, d->arch};
+    ilm_loader L = {.g = g, .m = d->own, .path = path, .arch = d->arch};
     uint32_t H;
-    if (dkey(g, d->arch, "embedding_length", true, 0, &H, path, err)) goto fail;
+    if (ilm_gguf_get_u32(g, ilm_loader_key(&L, "embedding_length"), &H, err)) goto fail;
     if (H < 8 || H > 65536) {
         ilm_fail(err, "%s: embedding_length out of range (%u)", path, H);
         goto fail;
@@ -273,8 +254,8 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     }
     // Backbone width H_t: metadata under either name, else from the pre-projection shape.
     uint32_t Ht = 0;
-    if (dkey(g, d->arch, "backbone_embedding_length", false, 0, &Ht, path, err) ||
-        (!Ht && dkey(g, d->arch, "embedding_length_out", false, 0, &Ht, path, err)))
+    if (ilm_gguf_get_u32_or(g, ilm_loader_key(&L, "backbone_embedding_length"), 0, &Ht, err) ||
+        (!Ht && ilm_gguf_get_u32_or(g, ilm_loader_key(&L, "embedding_length_out"), 0, &Ht, err)))
         goto fail;
     if (!Ht) Ht = (uint32_t)(ilm_gguf_find_tensor(g, pre)->ne[0] / 2);
     if ((int)Ht != target->n_embd) {

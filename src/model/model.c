@@ -95,32 +95,9 @@ void ilm_weight_free(ilm_weight *w) {
 
 // --- hyper-parameters -------------------------------------------------------------------------
 
-static int key_u32(ilm_loader *L, const char *suffix, bool required, uint32_t def, uint32_t *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    if (!ilm_gguf_find_kv(L->g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_u32(L->g, key, out, err);
-}
-
-static int key_f32(ilm_loader *L, const char *suffix, bool required, float def, float *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    if (!ilm_gguf_find_kv(L->g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_f32(L->g, key, out, err);
-}
-
-static int key_per_layer(ilm_loader *L, const char *suffix, int n, int32_t *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    return ilm_gguf_get_u32_per_layer(L->g, key, n, out, err);
+const char *ilm_loader_key(ilm_loader *L, const char *suffix) {
+    snprintf(L->key, sizeof L->key, "%s.%s", L->arch, suffix);
+    return L->key;
 }
 
 static int check_range(ilm_loader *L, const char *what, long long v, long long lo, long long hi, ilm_err *err) {
@@ -130,8 +107,7 @@ static int check_range(ilm_loader *L, const char *what, long long v, long long l
 
 // Sliding-window pattern: array of bools (true = sliding), required.
 static int load_pattern(ilm_loader *L, int n_layer, bool *sliding, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", L->arch);
+    const char *key = ilm_loader_key(L, "attention.sliding_window_pattern");
     const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
     if (!kv) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
     if (kv->val.type != GGUF_ARRAY || kv->val.arr.elem_type == GGUF_STRING || kv->val.arr.elem_type == GGUF_ARRAY)
@@ -145,25 +121,26 @@ static int load_pattern(ilm_loader *L, int n_layer, bool *sliding, ilm_err *err)
 
 static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n_kv, int32_t *n_ff, bool *sliding,
                         ilm_err *err) {
+    const ilm_gguf *g = L->g;
     uint32_t u;
-    if (key_u32(L, "block_count", true, 0, &u, err)) return -1;
+#define KEY(s) ilm_loader_key(L, s)
+    if (ilm_gguf_get_u32(g, KEY("block_count"), &u, err)) return -1;
     if (check_range(L, "block_count", u, 1, ILM_MAX_LAYERS, err)) return -1;
     m->n_layer = (int)u;
-    if (key_u32(L, "embedding_length", true, 0, &u, err) || check_range(L, "embedding_length", u, 8, 65536, err))
+    if (ilm_gguf_get_u32(g, KEY("embedding_length"), &u, err) || check_range(L, "embedding_length", u, 8, 65536, err))
         return -1;
     m->n_embd = (int)u;
-    if (key_u32(L, "context_length", false, 8192, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("context_length"), 8192, &u, err)) return -1;
     m->n_ctx_train = (int)(u > 0x7fffffff ? 0x7fffffff : u);
-    if (key_per_layer(L, "attention.head_count", m->n_layer, n_head, err)) return -1;
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", L->arch);
-    if (ilm_gguf_find_kv(L->g, key)) {
-        if (key_per_layer(L, "attention.head_count_kv", m->n_layer, n_kv, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(g, KEY("attention.head_count"), m->n_layer, n_head, err)) return -1;
+    if (ilm_gguf_find_kv(g, KEY("attention.head_count_kv"))) {
+        if (ilm_gguf_get_u32_per_layer(g, KEY("attention.head_count_kv"), m->n_layer, n_kv, err)) return -1;
     } else memcpy(n_kv, n_head, sizeof *n_kv * (size_t)m->n_layer);
     uint32_t kl, vl, kls, vls;
-    if (key_u32(L, "attention.key_length", true, 0, &kl, err) || key_u32(L, "attention.value_length", false, kl, &vl, err) ||
-        key_u32(L, "attention.key_length_swa", false, kl, &kls, err) ||
-        key_u32(L, "attention.value_length_swa", false, kls, &vls, err))
+    if (ilm_gguf_get_u32(g, KEY("attention.key_length"), &kl, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.value_length"), kl, &vl, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.key_length_swa"), kl, &kls, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.value_length_swa"), kls, &vls, err))
         return -1;
     if (kl != vl || kls != vls)
         return ilm_fail(err, "%s: key_length != value_length (%u/%u, swa %u/%u)", L->path, kl, vl, kls, vls);
@@ -174,43 +151,43 @@ static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n
     m->hd_full = (int)kl;
     m->hd_swa = (int)kls;
     m->max_hd = m->hd_full > m->hd_swa ? m->hd_full : m->hd_swa;
-    if (key_u32(L, "rope.dimension_count", false, kl, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("rope.dimension_count"), kl, &u, err)) return -1;
     m->n_rot_full = (int)u;
-    if (key_u32(L, "rope.dimension_count_swa", false, kls, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("rope.dimension_count_swa"), kls, &u, err)) return -1;
     m->n_rot_swa = (int)u;
     if (m->n_rot_full > m->hd_full || m->n_rot_swa > m->hd_swa || m->n_rot_full % 2 || m->n_rot_swa % 2 ||
         m->n_rot_full <= 0 || m->n_rot_swa <= 0)
         return ilm_fail(err, "%s: bad rope dimension count (%d, swa %d)", L->path, m->n_rot_full, m->n_rot_swa);
-    if (key_f32(L, "attention.layer_norm_rms_epsilon", true, 0, &m->eps, err)) return -1;
+    if (ilm_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), &m->eps, err)) return -1;
     if (!(m->eps >= 0 && m->eps < 1)) return ilm_fail(err, "%s: bad rms epsilon (%g)", L->path, (double)m->eps);
-    if (key_u32(L, "attention.sliding_window", true, 0, &u, err) || check_range(L, "sliding_window", u, 1, 1 << 24, err))
+    if (ilm_gguf_get_u32(g, KEY("attention.sliding_window"), &u, err) || check_range(L, "sliding_window", u, 1, 1 << 24, err))
         return -1;
     m->window = (int)u;
     if (load_pattern(L, m->n_layer, sliding, err)) return -1;
-    if (key_f32(L, "rope.freq_base", true, 0, &m->rope_base_full, err) ||
-        key_f32(L, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err))
+    if (ilm_gguf_get_f32(g, KEY("rope.freq_base"), &m->rope_base_full, err) ||
+        ilm_gguf_get_f32_or(g, KEY("rope.freq_base_swa"), 10000.0f, &m->rope_base_swa, err))
         return -1;
     if (!(m->rope_base_full > 1) || !(m->rope_base_swa > 1))
         return ilm_fail(err, "%s: bad rope base (%g, swa %g)", L->path, (double)m->rope_base_full,
                         (double)m->rope_base_swa);
-    if (key_f32(L, "final_logit_softcapping", false, 30.0f, &m->softcap, err)) return -1;
-    if (key_u32(L, "attention.shared_kv_layers", false, 0, &u, err)) return -1;
+    if (ilm_gguf_get_f32_or(g, KEY("final_logit_softcapping"), 30.0f, &m->softcap, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("attention.shared_kv_layers"), 0, &u, err)) return -1;
     if (u >= (uint32_t)m->n_layer && u != 0)
         return ilm_fail(err, "%s: shared_kv_layers (%u) must be below block_count (%d)", L->path, u, m->n_layer);
     m->n_shared_kv = (int)u;
-    if (key_u32(L, "embedding_length_per_layer_input", false, 0, &u, err) ||
+    if (ilm_gguf_get_u32_or(g, KEY("embedding_length_per_layer_input"), 0, &u, err) ||
         check_range(L, "embedding_length_per_layer_input", u, 0, 65536, err))
         return -1;
     m->ple_dim = (int)u;
-    if (key_u32(L, "expert_count", false, 0, &u, err) || check_range(L, "expert_count", u, 0, 4096, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("expert_count"), 0, &u, err) || check_range(L, "expert_count", u, 0, 4096, err)) return -1;
     m->n_expert = (int)u;
-    if (key_u32(L, "expert_used_count", false, 0, &u, err) || check_range(L, "expert_used_count", u, 0, m->n_expert, err))
+    if (ilm_gguf_get_u32_or(g, KEY("expert_used_count"), 0, &u, err) || check_range(L, "expert_used_count", u, 0, m->n_expert, err))
         return -1;
     m->n_expert_used = (int)u;
     if (m->n_expert && !m->n_expert_used) return ilm_fail(err, "%s: expert_used_count missing or 0", L->path);
-    if (key_u32(L, "expert_feed_forward_length", false, 0, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("expert_feed_forward_length"), 0, &u, err)) return -1;
     m->n_ff_exp = (int)u;
-    if (key_per_layer(L, "feed_forward_length", m->n_layer, n_ff, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(g, KEY("feed_forward_length"), m->n_layer, n_ff, err)) return -1;
     for (int i = 0; i < m->n_layer; i++) {
         if (check_range(L, "attention.head_count", n_head[i], 1, 1024, err) ||
             check_range(L, "attention.head_count_kv", n_kv[i], 1, n_head[i], err) ||
@@ -220,6 +197,7 @@ static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n
             return ilm_fail(err, "%s: layer %d: head_count (%d) not a multiple of head_count_kv (%d)", L->path, i,
                             n_head[i], n_kv[i]);
     }
+#undef KEY
     m->emb_scale = sqrtf((float)m->n_embd);
     return 0;
 }
@@ -339,7 +317,7 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
     }
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     free(arch);
-    ilm_loader L = {m->gguf, m, path, m->arch};
+    ilm_loader L = {.g = m->gguf, .m = m, .path = path, .arch = m->arch};
     int32_t n_head[ILM_MAX_LAYERS], n_kv[ILM_MAX_LAYERS], n_ff[ILM_MAX_LAYERS];
     bool sliding[ILM_MAX_LAYERS];
     if (load_hparams(&L, m, n_head, n_kv, n_ff, sliding, err)) goto fail;

@@ -80,14 +80,18 @@ typedef struct {
 int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *err);
 void ilm_model_free(ilm_model *m);
 
-// --- shared by the verifier and drafter loaders (model_load.c) -----------------------------
+// --- shared by the verifier and drafter loaders (model.c) ----------------------------------
 typedef struct ilm_loader ilm_loader;
 struct ilm_loader {
     ilm_gguf *g;
     ilm_model *m;      // owner of converted buffers
     const char *path;
     const char *arch;  // metadata key prefix
+    char key[160];     // ilm_loader_key's result
 };
+// The metadata key "ARCH.suffix" (in L->key: valid until the next call), for the
+// ilm_gguf_get_* readers: ilm_gguf_get_u32(L->g, ilm_loader_key(L, "block_count"), &n, err).
+const char *ilm_loader_key(ilm_loader *L, const char *suffix);
 // Finds a tensor and checks its shape (ne[0..nd)); optional tensors may be absent (returns 0,
 // *out = NULL). 1-D tensors of any float type are converted to an f32 buffer owned by m.
 int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, const float **out, ilm_err *err);
