@@ -114,6 +114,24 @@ static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     return 0;
 }
 
+// A drafter layer's tensors in lookup order (docs/gemma4.md §3.4); Q = heads·hd.
+#define F(...) ILM_FIELD(draft_layer, __VA_ARGS__)
+static const ilm_layer_field draft_fields[] = {
+    F(VEC,    "attn_norm.weight",           attn_norm,      H,  1, true,  0),
+    F(MATRIX, "attn_q.weight",              wq,             H,  Q, true,  0),
+    F(VEC,    "attn_q_norm.weight",         q_norm,         HD, 1, true,  0),
+    F(MATRIX, "attn_output.weight",         wo,             Q,  H, true,  0),
+    F(VEC,    "post_attention_norm.weight", post_attn_norm, H,  1, true,  0),
+    F(VEC,    "ffn_norm.weight",            ffn_norm,       H,  1, true,  0),
+    F(MATRIX, "ffn_gate.weight",            gate,           H, FF, true,  0),
+    F(MATRIX, "ffn_up.weight",              up,             H, FF, true,  0),
+    F(MATRIX, "ffn_down.weight",            down,          FF,  H, true,  0),
+    F(VEC,    "post_ffw_norm.weight",       post_ffw_norm,  H,  1, true,  0),
+    F(SCALAR, "layer_output_scale.weight",  out_scale,      1,  1, false, 0),
+};
+#undef F
+#define N_DRAFT_FIELDS (sizeof draft_fields / sizeof draft_fields[0])
+
 static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     const ilm_model *t = d->t;
     uint32_t n_layer;
@@ -162,44 +180,25 @@ static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
             return ilm_fail(err, "%s: drafter layer %d: head count %d not a multiple of %d KV heads", L->path, i,
                             ly->n_head, ly->n_kv_head);
         if (ly->n_ff < 1 || ly->n_ff > (1 << 20)) return ilm_fail(err, "%s: bad feed_forward_length (%d)", L->path, ly->n_ff);
-        char n[128];
-        const int H = d->H;
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
-        if (ilm_load_vec(L, NAME("attn_norm.weight"), H, true, &ly->attn_norm, err) ||
-            ilm_load_matrix(L, NAME("attn_q.weight"), H, (int64_t)ly->n_head * ly->hd, true, &ly->wq, err) ||
-            ilm_load_vec(L, NAME("attn_q_norm.weight"), ly->hd, true, &ly->q_norm, err) ||
-            ilm_load_matrix(L, NAME("attn_output.weight"), (int64_t)ly->n_head * ly->hd, H, true, &ly->wo, err) ||
-            ilm_load_vec(L, NAME("post_attention_norm.weight"), H, true, &ly->post_attn_norm, err) ||
-            ilm_load_vec(L, NAME("ffn_norm.weight"), H, true, &ly->ffn_norm, err) ||
-            ilm_load_matrix(L, NAME("ffn_gate.weight"), H, ly->n_ff, true, &ly->gate, err) ||
-            ilm_load_matrix(L, NAME("ffn_up.weight"), H, ly->n_ff, true, &ly->up, err) ||
-            ilm_load_matrix(L, NAME("ffn_down.weight"), ly->n_ff, H, true, &ly->down, err) ||
-            ilm_load_vec(L, NAME("post_ffw_norm.weight"), H, true, &ly->post_ffw_norm, err))
-            return -1;
-        ly->out_scale = 1.0f;
-        if (ilm_gguf_find_tensor(L->g, NAME("layer_output_scale.weight"))) {
-            const float *v;
-            if (ilm_load_vec(L, n, 1, true, &v, err)) return -1;
-            ly->out_scale = v[0];
-        }
-#undef NAME
+        const int64_t dim[ILM_N_DIMS] = {[ILM_DIM_1] = 1, [ILM_DIM_H] = d->H,
+                                         [ILM_DIM_Q] = (int64_t)ly->n_head * ly->hd, [ILM_DIM_HD] = ly->hd,
+                                         [ILM_DIM_FF] = ly->n_ff};
+        if (ilm_load_fields(L, i, draft_fields, N_DRAFT_FIELDS, 0, dim, ly, err)) return -1;
         if (d->max_k < ly->n_head * ly->hd) d->max_k = ly->n_head * ly->hd;
         if (d->max_k < ly->n_ff) d->max_k = ly->n_ff;
     }
     return 0;
 }
 
-static int pack_drafter(ilm_drafter *d, ilm_err *err) {
-    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (ilm_weight_pack(ws[i], d->pool, err)) return -1;
-    for (int i = 0; i < d->n_layer; i++) {
-        draft_layer *ly = &d->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++)
-            if (ilm_weight_pack(lw[k], d->pool, err)) return -1;
-    }
-    return 0;
+// Every matrix: the globals and each layer's table fields.
+static int drafter_weights(void *drafter, ilm_weight_fn fn, void *ctx) {
+    ilm_drafter *d = drafter;
+    ilm_weight *globals[] = {&d->embd, &d->pre, &d->post, &d->centroids};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0] && !rc; i++) rc = fn(globals[i], ctx);
+    for (int i = 0; i < d->n_layer && !rc; i++)
+        rc = ilm_fields_each_weight(draft_fields, N_DRAFT_FIELDS, &d->layers[i], fn, ctx);
+    return rc;
 }
 
 int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,
@@ -269,7 +268,7 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
         ilm_load_matrix(&L, pre, 2 * (int64_t)d->Ht, d->H, true, &d->pre, err) ||
         ilm_load_matrix(&L, post, d->H, d->Ht, true, &d->post, err) ||
         ilm_load_vec(&L, "output_norm.weight", d->H, true, &d->out_norm, err) || load_layers(d, &L, err) ||
-        load_centroids(d, &L, err) || pack_drafter(d, err))
+        load_centroids(d, &L, err) || ilm_weights_pack(drafter_weights, d, pool, err))
         goto fail;
     // scratch
     int mk = d->max_k > 2 * d->Ht ? d->max_k : 2 * d->Ht;
@@ -314,13 +313,7 @@ fail:
 
 void ilm_drafter_free(ilm_drafter *d) {
     if (!d) return;
-    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) ilm_weight_free(ws[i]);
-    for (int i = 0; i < d->n_layer; i++) {
-        draft_layer *ly = &d->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
-    }
+    ilm_weights_free(drafter_weights, d);
     void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->probs, d->cs_swa,
                   d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc, d->cand_rows};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
