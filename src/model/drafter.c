@@ -193,12 +193,9 @@ static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
 // Every matrix: the globals and each layer's table fields.
 static int drafter_weights(void *drafter, ilm_weight_fn fn, void *ctx) {
     ilm_drafter *d = drafter;
-    ilm_weight *globals[] = {&d->embd, &d->pre, &d->post, &d->centroids};
-    int rc = 0;
-    for (size_t i = 0; i < sizeof globals / sizeof globals[0] && !rc; i++) rc = fn(globals[i], ctx);
-    for (int i = 0; i < d->n_layer && !rc; i++)
-        rc = ilm_fields_each_weight(draft_fields, N_DRAFT_FIELDS, &d->layers[i], fn, ctx);
-    return rc;
+    ilm_weight *const globals[] = {&d->embd, &d->pre, &d->post, &d->centroids};
+    return ilm_walk_weights(globals, sizeof globals / sizeof globals[0], draft_fields, N_DRAFT_FIELDS, d->layers,
+                            sizeof d->layers[0], d->n_layer, fn, ctx);
 }
 
 int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,

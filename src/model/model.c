@@ -136,13 +136,14 @@ int ilm_load_fields(ilm_loader *L, int blk, const ilm_layer_field *f, size_t n, 
     return 0;
 }
 
-int ilm_fields_each_weight(const ilm_layer_field *f, size_t n, void *layer, ilm_weight_fn fn, void *ctx) {
-    for (size_t i = 0; i < n; i++)
-        if (f[i].kind == ILM_FIELD_MATRIX) {
-            int rc = fn((ilm_weight *)((char *)layer + f[i].offset), ctx);
-            if (rc) return rc;
-        }
-    return 0;
+int ilm_walk_weights(ilm_weight *const *globals, size_t n_globals, const ilm_layer_field *f, size_t n_fields,
+                     void *layers, size_t stride, int n_layers, ilm_weight_fn fn, void *ctx) {
+    int rc = 0;
+    for (size_t i = 0; i < n_globals && !rc; i++) rc = fn(globals[i], ctx);
+    for (int l = 0; l < n_layers && !rc; l++)
+        for (size_t i = 0; i < n_fields && !rc; i++)
+            if (f[i].kind == ILM_FIELD_MATRIX) rc = fn((ilm_weight *)((char *)layers + stride * l + f[i].offset), ctx);
+    return rc;
 }
 
 typedef struct {
@@ -370,12 +371,11 @@ static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
 // file layout, so it is not among them), each layer's table fields, the experts.
 static int model_weights(void *model, ilm_weight_fn fn, void *ctx) {
     ilm_model *m = model;
-    ilm_weight *globals[] = {&m->tok_embd, &m->output, &m->ple_model_proj};
-    int rc = 0;
-    for (size_t i = 0; i < sizeof globals / sizeof globals[0] && !rc; i++) rc = fn(globals[i], ctx);
+    ilm_weight *const globals[] = {&m->tok_embd, &m->output, &m->ple_model_proj};
+    int rc = ilm_walk_weights(globals, sizeof globals / sizeof globals[0], layer_fields, N_LAYER_FIELDS, m->layers,
+                              sizeof m->layers[0], m->n_layer, fn, ctx);
     for (int i = 0; i < m->n_layer && !rc; i++) {
         ilm_layer *ly = &m->layers[i];
-        rc = ilm_fields_each_weight(layer_fields, N_LAYER_FIELDS, ly, fn, ctx);
         for (int e = 0; ly->exp_gate_up && ly->exp_down && e < m->n_expert && !rc; e++)
             if (!(rc = fn(&ly->exp_gate_up[e], ctx))) rc = fn(&ly->exp_down[e], ctx);
     }

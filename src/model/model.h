@@ -133,10 +133,13 @@ int ilm_load_fields(ilm_loader *L, int blk, const ilm_layer_field *f, size_t n, 
                     const int64_t dim[ILM_N_DIMS], void *layer, ilm_err *err);
 
 // Walking every matrix of a model: a walker calls fn on each (stopping at the first
-// nonzero result, which it returns), using ilm_fields_each_weight for its layers.
+// nonzero result, which it returns), usually through ilm_walk_weights.
 typedef int (*ilm_weight_fn)(ilm_weight *w, void *ctx);
 typedef int (*ilm_weight_walker)(void *model, ilm_weight_fn fn, void *ctx);
-int ilm_fields_each_weight(const ilm_layer_field *f, size_t n, void *layer, ilm_weight_fn fn, void *ctx);
+// fn on globals[0..n_globals), then on the matrix fields of table f[0..n_fields) in each of
+// n_layers layer structs (`stride` bytes apart from `layers`).
+int ilm_walk_weights(ilm_weight *const *globals, size_t n_globals, const ilm_layer_field *f, size_t n_fields,
+                     void *layers, size_t stride, int n_layers, ilm_weight_fn fn, void *ctx);
 int ilm_weights_pack(ilm_weight_walker walk, void *model, ilm_pool *pool, ilm_err *err);
 size_t ilm_weights_packed_bytes(ilm_weight_walker walk, void *model);
 void ilm_weights_free(ilm_weight_walker walk, void *model);
