@@ -24,11 +24,11 @@ endif
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
-SIMD_SRC = simd/dispatch.c simd/scalar.c $(wildcard simd/avx2.c simd/avx512.c simd/avx512vnni.c)
+SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c $(wildcard simd/avx2.c simd/avx512.c simd/avx512vnni.c)
 else ifneq (,$(findstring aarch64,$(MACHINE)))
-SIMD_SRC = simd/dispatch.c simd/scalar.c $(wildcard simd/neon.c simd/neondot.c)
+SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c $(wildcard simd/neon.c simd/neondot.c)
 else
-SIMD_SRC = simd/dispatch.c simd/scalar.c
+SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c
 endif
 
 # Each ISA file gets its own flags; everything else is built for the baseline CPU.
@@ -98,7 +98,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz build/fuzz-corpus
 	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_gguf \
-	  tests/fuzz_gguf.c src/format/gguf.c src/base/util.c
+	  tests/fuzz_gguf.c src/format/gguf.c src/base/util.c simd/types.c
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 
 demo: ironlm

@@ -165,21 +165,3 @@ const char *const *ilm_kernels_all(void) {
     if (&ilm_kernels_neon) return names_arm_neon;
     return names_scalar;
 }
-
-size_t ilm_row_bytes(int type, int K) {
-    if (K < 0) return 0;
-    switch (type) {
-    case ILM_TYPE_F32:
-    case ILM_TYPE_I32:
-        return (size_t)K * 4;
-    case ILM_TYPE_F16:
-    case ILM_TYPE_BF16:
-        return (size_t)K * 2;
-    case ILM_TYPE_Q4_0:
-        return K % ILM_QK ? 0 : (size_t)(K / ILM_QK) * sizeof(ilm_block_q4_0);
-    case ILM_TYPE_Q8_0:
-        return K % ILM_QK ? 0 : (size_t)(K / ILM_QK) * sizeof(ilm_block_q8_0);
-    default:
-        return 0;
-    }
-}

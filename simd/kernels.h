@@ -20,27 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Tensor element types, numbered as ggml/GGUF number them.
-enum {
-    ILM_TYPE_F32 = 0,
-    ILM_TYPE_F16 = 1,
-    ILM_TYPE_Q4_0 = 2,
-    ILM_TYPE_Q8_0 = 8,
-    ILM_TYPE_I32 = 26,
-    ILM_TYPE_BF16 = 30,
-};
-
-#define ILM_QK 32  // elements per quantization block
-
-// GGUF block formats (docs/gemma4.md §5.2, §5.3), byte-exact.
-typedef struct {
-    uint16_t d;       // fp16 scale
-    uint8_t qs[16];   // element j: low nibble of qs[j] (j<16), high nibble of qs[j-16]; value (q-8)*d
-} ilm_block_q4_0;     // 18 bytes
-typedef struct {
-    uint16_t d;       // fp16 scale
-    int8_t qs[32];
-} ilm_block_q8_0;     // 34 bytes
+#include "types.h"  // ILM_TYPE_*, block formats, ilm_type(), ilm_row_bytes()
 
 // One 32-element block of a run-time quantized activation row.
 typedef struct {
@@ -119,6 +99,3 @@ int ilm_kernels_select(const char *name, char *errbuf, size_t errlen);
 const ilm_kernels *ilm_kernels_get(const char *name);
 // Names of all kernel sets compiled into this binary, NULL-terminated.
 const char *const *ilm_kernels_all(void);
-
-// Bytes per row of a GGUF-layout matrix with K columns of `type` (0 if K is not valid).
-size_t ilm_row_bytes(int type, int K);

@@ -128,8 +128,47 @@ TEST(gguf_reads_every_value_type) {
     const ilm_gguf_tensor *q = ilm_gguf_find_tensor(g, "b.weight");
     CHECK(q && q->bytes == 68 && q->ne[1] == 2);
     CHECK(ilm_gguf_find_tensor(g, "nope") == NULL);
+    // Required getters name a missing key; the _or getters give the default only for an
+    // absent key and read a present one exactly like the required getter.
+    uint32_t u = 0;
+    float f = 0;
+    bool v = false;
+    CHECK(ilm_gguf_get_u32(g, "t.absent", &u, &err) != 0);
+    CHECK_STR(err.msg, "small: missing metadata key t.absent");
+    CHECK(ilm_gguf_get_u32_or(g, "t.absent", 7, &u, &err) == 0 && u == 7);
+    CHECK(ilm_gguf_get_u32_or(g, "t.u8", 7, &u, &err) == 0 && u == 200);
+    CHECK(ilm_gguf_get_u32_or(g, "t.i64", 7, &u, &err) != 0);
+    CHECK_STR(err.msg, "small: key t.i64: value out of range (-5)");
+    CHECK(ilm_gguf_get_f32_or(g, "t.absent", 1.5f, &f, &err) == 0 && f == 1.5f);
+    CHECK(ilm_gguf_get_f32_or(g, "t.f64", 1.5f, &f, &err) == 0 && f == 2.5f);
+    CHECK(ilm_gguf_get_bool_or(g, "t.absent", true, &v, &err) == 0 && v);
+    CHECK(ilm_gguf_get_bool_or(g, "t.bool", false, &v, &err) == 0 && v);
+    CHECK(ilm_gguf_get_bool_or(g, "t.u8", false, &v, &err) != 0);
+    CHECK_STR(err.msg, "small: key t.u8: expected a bool (u8)");
     ilm_gguf_close(g);
     free(b.p);
+}
+
+// The type table (simd/types.c) as the reader sees it.
+TEST(gguf_type_table) {
+    CHECK_STR(ilm_ggml_type_name(ILM_TYPE_Q4_0), "Q4_0");
+    CHECK_STR(ilm_ggml_type_name(3), "Q4_1");
+    CHECK_STR(ilm_ggml_type_name(31), "unknown");
+    CHECK_STR(ilm_ggml_type_name(-1), "unknown");
+    CHECK_EQ(ilm_type(ILM_TYPE_Q8_0)->block, ILM_QK);
+    CHECK_EQ(ilm_type(ILM_TYPE_Q8_0)->block_bytes, sizeof(ilm_block_q8_0));
+    CHECK_EQ(ilm_type(ILM_TYPE_BF16)->block_bytes, 2);
+    CHECK_EQ(ilm_type(3)->block_bytes, 0);   // named, not readable
+    CHECK_EQ(ilm_type(99)->block, 1);
+    CHECK(ilm_type(ILM_TYPE_F16)->weight && !ilm_type(ILM_TYPE_I32)->weight);
+    CHECK(ilm_type(ILM_TYPE_Q4_0)->acts == (ILM_ACT_F32 | ILM_ACT_Q8));
+    CHECK(ilm_type(ILM_TYPE_F32)->acts == ILM_ACT_F32);
+    size_t bytes = 0;
+    const int64_t ne[2] = {64, 3};
+    CHECK(ilm_ggml_tensor_bytes(ILM_TYPE_Q4_0, 2, ne, &bytes) && bytes == 3 * 2 * sizeof(ilm_block_q4_0));
+    const int64_t odd[1] = {33};
+    CHECK(!ilm_ggml_tensor_bytes(ILM_TYPE_Q8_0, 1, odd, &bytes));
+    CHECK(!ilm_ggml_tensor_bytes(3, 1, ne, &bytes));
 }
 
 // Writes the buffer, opens it through the file path (mmap) and expects a clean failure.

@@ -37,35 +37,9 @@ static size_t vtype_size(int t) {
     }
 }
 
-const char *ilm_ggml_type_name(int t) {
-    switch (t) {
-    case 0: return "F32";   case 1: return "F16";   case 2: return "Q4_0";  case 3: return "Q4_1";
-    case 6: return "Q5_0";  case 7: return "Q5_1";  case 8: return "Q8_0";  case 9: return "Q8_1";
-    case 10: return "Q2_K"; case 11: return "Q3_K"; case 12: return "Q4_K"; case 13: return "Q5_K";
-    case 14: return "Q6_K"; case 15: return "Q8_K"; case 16: return "IQ2_XXS"; case 17: return "IQ2_XS";
-    case 18: return "IQ3_XXS"; case 19: return "IQ1_S"; case 20: return "IQ4_NL"; case 21: return "IQ3_S";
-    case 22: return "IQ2_S"; case 23: return "IQ4_XS"; case 24: return "I8"; case 25: return "I16";
-    case 26: return "I32";  case 27: return "I64";  case 28: return "F64";  case 29: return "IQ1_M";
-    case 30: return "BF16"; case 34: return "TQ1_0"; case 35: return "TQ2_0";
-    default: return "unknown";
-    }
-}
-
-size_t ilm_ggml_type_size(int t) {
-    switch (t) {
-    case ILM_TYPE_F32: case ILM_TYPE_I32: return 4;
-    case ILM_TYPE_F16: case ILM_TYPE_BF16: return 2;
-    case ILM_TYPE_Q4_0: return sizeof(ilm_block_q4_0);
-    case ILM_TYPE_Q8_0: return sizeof(ilm_block_q8_0);
-    default: return 0;
-    }
-}
-
-int ilm_ggml_block_elems(int t) { return t == ILM_TYPE_Q4_0 || t == ILM_TYPE_Q8_0 ? ILM_QK : 1; }
-
 bool ilm_ggml_tensor_bytes(int type, int n_dims, const int64_t *ne, size_t *out) {
-    size_t ts = ilm_ggml_type_size(type);
-    int be = ilm_ggml_block_elems(type);
+    const size_t ts = ilm_type(type)->block_bytes;
+    const int be = ilm_type(type)->block;
     if (!ts || n_dims < 0 || n_dims > 4) return false;
     size_t total = 1;
     for (int i = 0; i < n_dims; i++) {
@@ -314,11 +288,11 @@ static int parse(ilm_gguf *g, const char *name, ilm_err *err) {
         }
         if (rd_u32(&c, &type, t->name)) return -1;
         t->type = (int)type;
-        if (!ilm_ggml_type_size(t->type))
+        if (!ilm_type(t->type)->block_bytes)
             return ilm_fail(err, "%s: tensor %s: unsupported tensor type %s (%u)", name, t->name,
                             ilm_ggml_type_name(t->type), type);
         if (rd_u64(&c, &t->offset, t->name)) return -1;
-        if (t->n_dims > 0 && t->ne[0] % ilm_ggml_block_elems(t->type))
+        if (t->n_dims > 0 && t->ne[0] % ilm_type(t->type)->block)
             return ilm_fail(err, "%s: tensor %s: row length not a multiple of the %s block (%" PRId64 ")", name,
                             t->name, ilm_ggml_type_name(t->type), t->ne[0]);
         if (!ilm_ggml_tensor_bytes(t->type, t->n_dims, t->ne, &t->bytes))
@@ -489,6 +463,24 @@ int ilm_gguf_get_str(const ilm_gguf *g, const char *key, char **out, ilm_err *er
     memcpy(s, kv->val.str.ptr, kv->val.str.len);
     s[kv->val.str.len] = 0;
     *out = s;
+    return 0;
+}
+
+int ilm_gguf_get_u32_or(const ilm_gguf *g, const char *key, uint32_t def, uint32_t *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_u32(g, key, out, err);
+    *out = def;
+    return 0;
+}
+
+int ilm_gguf_get_f32_or(const ilm_gguf *g, const char *key, float def, float *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_f32(g, key, out, err);
+    *out = def;
+    return 0;
+}
+
+int ilm_gguf_get_bool_or(const ilm_gguf *g, const char *key, bool def, bool *out, ilm_err *err) {
+    if (ilm_gguf_find_kv(g, key)) return ilm_gguf_get_bool(g, key, out, err);
+    *out = def;
     return 0;
 }
 

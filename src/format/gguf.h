@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/util.h"
+#include "simd/types.h"  // tensor types: ilm_type(), ilm_ggml_type_name()
 
 #define GGUF_MAGIC 0x46554747u  // "GGUF" little-endian
 
@@ -84,6 +85,10 @@ const ilm_gguf_tensor *ilm_gguf_find_tensor(const ilm_gguf *g, const char *name)
 int ilm_gguf_get_u32(const ilm_gguf *g, const char *key, uint32_t *out, ilm_err *err);
 int ilm_gguf_get_f32(const ilm_gguf *g, const char *key, float *out, ilm_err *err);
 int ilm_gguf_get_bool(const ilm_gguf *g, const char *key, bool *out, ilm_err *err);
+// Optional keys: absent, *out = def and 0; present, exactly as the getters above.
+int ilm_gguf_get_u32_or(const ilm_gguf *g, const char *key, uint32_t def, uint32_t *out, ilm_err *err);
+int ilm_gguf_get_f32_or(const ilm_gguf *g, const char *key, float def, float *out, ilm_err *err);
+int ilm_gguf_get_bool_or(const ilm_gguf *g, const char *key, bool def, bool *out, ilm_err *err);
 // Returns a malloc'd NUL-terminated copy.
 int ilm_gguf_get_str(const ilm_gguf *g, const char *key, char **out, ilm_err *err);
 // Integer array element i as int64 (any integer/bool element type).
@@ -95,8 +100,5 @@ int ilm_gguf_get_u32_per_layer(const ilm_gguf *g, const char *key, int n, int32_
 
 const char *ilm_gguf_vtype_name(int t);
 size_t ilm_gguf_vtype_size(int t);      // bytes of one value of a fixed-size type (0: string, array)
-const char *ilm_ggml_type_name(int t);   // "F32", "Q4_0", ... or "type 99"
-size_t ilm_ggml_type_size(int t);        // bytes per block (0 if unsupported)
-int ilm_ggml_block_elems(int t);         // elements per block
 // Bytes of a tensor of this type and shape; false on overflow or a bad shape.
 bool ilm_ggml_tensor_bytes(int type, int n_dims, const int64_t *ne, size_t *out);

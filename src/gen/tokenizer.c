@@ -437,10 +437,7 @@ int ilm_tokenizer_load(ilm_tokenizer **out, const ilm_gguf *g, ilm_err *err) {
     t->n_vocab = (int32_t)tokens->arr.count;
     if (load_tokens(t, g, tokens, types, err) || ilm_tok_load_merges(t, g, merges, err)) goto fail;
 
-    t->add_bos = true;
-    if (ilm_gguf_find_kv(g, "tokenizer.ggml.add_bos_token") &&
-        ilm_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, err))
-        goto fail;
+    if (ilm_gguf_get_bool_or(g, "tokenizer.ggml.add_bos_token", true, &t->add_bos, err)) goto fail;
     if (special_id_key(t, g, "tokenizer.ggml.bos_token_id", "<bos>", &t->bos_id, err) ||
         special_id_key(t, g, "tokenizer.ggml.eos_token_id", "<eos>", &t->eos_id, err) ||
         special_id_key(t, g, "tokenizer.ggml.unknown_token_id", "<unk>", &t->unk_id, err) ||

@@ -53,18 +53,6 @@ struct ilm_drafter {
     enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
 };
 
-static int dkey(ilm_gguf *g, const char *arch, const char *suffix, bool required, uint32_t def, uint32_t *out,
-                const char *path, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    if (!ilm_gguf_find_kv(g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_u32(g, key, out, err);
-}
-
 // Last verifier layer of the given type that owns a cache (§4.3).
 static int target_source(const ilm_model *t, bool sliding) {
     for (int i = t->n_layer - 1; i >= 0; i--)
@@ -84,17 +72,15 @@ static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     const char *on[] = {"mtp_token_ordering.weight", "mtp.token_ordering.weight", NULL};
     const char *cname = first_present(L->g, cn), *oname = first_present(L->g, on);
     bool ordered = false;
-    char key[160];
-    snprintf(key, sizeof key, "%s.use_ordered_embeddings", d->arch);
-    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
+    const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, ilm_loader_key(L, "use_ordered_embeddings"));
     if (kv && kv->val.type == GGUF_BOOL) ordered = kv->val.u64 != 0;
     if (!ordered || !cname || !oname) return 0;  // plain tied head
     uint32_t nc, topk;
     const char *ckeys[] = {"centroid_count", "n_centroids"};
     nc = 0;
     for (int i = 0; i < 2 && !nc; i++)
-        if (dkey(L->g, d->arch, ckeys[i], false, 0, &nc, L->path, err)) return -1;
-    if (dkey(L->g, d->arch, "centroid_top_k", false, 0, &topk, L->path, err)) return -1;
+        if (ilm_gguf_get_u32_or(L->g, ilm_loader_key(L, ckeys[i]), 0, &nc, err)) return -1;
+    if (ilm_gguf_get_u32_or(L->g, ilm_loader_key(L, "centroid_top_k"), 0, &topk, err)) return -1;
     const ilm_gguf_tensor *ct = ilm_gguf_find_tensor(L->g, cname);
     if (!nc) nc = (uint32_t)ct->ne[1];
     if (nc == 0 || d->V % (int)nc || topk == 0 || topk > nc)
@@ -128,37 +114,50 @@ static int load_centroids(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     return 0;
 }
 
+// A drafter layer's tensors in lookup order (docs/gemma4.md §3.4); Q = heads·hd.
+#define F(...) ILM_FIELD(draft_layer, __VA_ARGS__)
+static const ilm_layer_field draft_fields[] = {
+    F(VEC,    "attn_norm.weight",           attn_norm,      H,  1, true,  0),
+    F(MATRIX, "attn_q.weight",              wq,             H,  Q, true,  0),
+    F(VEC,    "attn_q_norm.weight",         q_norm,         HD, 1, true,  0),
+    F(MATRIX, "attn_output.weight",         wo,             Q,  H, true,  0),
+    F(VEC,    "post_attention_norm.weight", post_attn_norm, H,  1, true,  0),
+    F(VEC,    "ffn_norm.weight",            ffn_norm,       H,  1, true,  0),
+    F(MATRIX, "ffn_gate.weight",            gate,           H, FF, true,  0),
+    F(MATRIX, "ffn_up.weight",              up,             H, FF, true,  0),
+    F(MATRIX, "ffn_down.weight",            down,          FF,  H, true,  0),
+    F(VEC,    "post_ffw_norm.weight",       post_ffw_norm,  H,  1, true,  0),
+    F(SCALAR, "layer_output_scale.weight",  out_scale,      1,  1, false, 0),
+};
+#undef F
+#define N_DRAFT_FIELDS (sizeof draft_fields / sizeof draft_fields[0])
+
 static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
     const ilm_model *t = d->t;
     uint32_t n_layer;
-    if (dkey(L->g, d->arch, "block_count", true, 0, &n_layer, L->path, err)) return -1;
+    if (ilm_gguf_get_u32(L->g, ilm_loader_key(L, "block_count"), &n_layer, err)) return -1;
     if (n_layer < 1 || n_layer > DRAFT_MAX_LAYERS)
         return ilm_fail(err, "%s: block_count out of range (%u)", L->path, n_layer);
     d->n_layer = (int)n_layer;
     int32_t nh[DRAFT_MAX_LAYERS], nkv[DRAFT_MAX_LAYERS], nff[DRAFT_MAX_LAYERS];
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.head_count", d->arch);
-    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nh, err)) return -1;
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", d->arch);
-    if (ilm_gguf_find_kv(L->g, key)) {
-        if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nkv, err)) return -1;
+#define KEY(s) ilm_loader_key(L, s)
+    if (ilm_gguf_get_u32_per_layer(L->g, KEY("attention.head_count"), d->n_layer, nh, err)) return -1;
+    if (ilm_gguf_find_kv(L->g, KEY("attention.head_count_kv"))) {
+        if (ilm_gguf_get_u32_per_layer(L->g, KEY("attention.head_count_kv"), d->n_layer, nkv, err)) return -1;
     } else
         for (int i = 0; i < d->n_layer; i++) nkv[i] = -1;  // take the target's
-    snprintf(key, sizeof key, "%s.feed_forward_length", d->arch);
-    if (ilm_gguf_get_u32_per_layer(L->g, key, d->n_layer, nff, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(L->g, KEY("feed_forward_length"), d->n_layer, nff, err)) return -1;
     uint32_t kl, kls;
-    if (dkey(L->g, d->arch, "attention.key_length", false, (uint32_t)t->hd_full, &kl, L->path, err) ||
-        dkey(L->g, d->arch, "attention.key_length_swa", false, (uint32_t)t->hd_swa, &kls, L->path, err))
+    if (ilm_gguf_get_u32_or(L->g, KEY("attention.key_length"), (uint32_t)t->hd_full, &kl, err) ||
+        ilm_gguf_get_u32_or(L->g, KEY("attention.key_length_swa"), (uint32_t)t->hd_swa, &kls, err))
         return -1;
-    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", d->arch);
+    const char *key = KEY("attention.sliding_window_pattern");
     const ilm_gguf_kv *pat = ilm_gguf_find_kv(L->g, key);
     if (!pat || pat->val.type != GGUF_ARRAY || pat->val.arr.count != (uint64_t)d->n_layer ||
         pat->val.arr.elem_type == GGUF_STRING || pat->val.arr.elem_type == GGUF_ARRAY)
         return ilm_fail(err, "%s: missing or malformed %s", L->path, key);
-    float eps;
-    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", d->arch);
-    if (ilm_gguf_get_f32(L->g, key, &eps, err)) return -1;
-    d->eps = eps;
+    if (ilm_gguf_get_f32(L->g, KEY("attention.layer_norm_rms_epsilon"), &d->eps, err)) return -1;
+#undef KEY
     for (int i = 0; i < d->n_layer; i++) {
         draft_layer *ly = &d->layers[i];
         ly->sliding = ilm_gguf_arr_int(&pat->val, (uint64_t)i) != 0;
@@ -181,44 +180,22 @@ static int load_layers(ilm_drafter *d, ilm_loader *L, ilm_err *err) {
             return ilm_fail(err, "%s: drafter layer %d: head count %d not a multiple of %d KV heads", L->path, i,
                             ly->n_head, ly->n_kv_head);
         if (ly->n_ff < 1 || ly->n_ff > (1 << 20)) return ilm_fail(err, "%s: bad feed_forward_length (%d)", L->path, ly->n_ff);
-        char n[128];
-        const int H = d->H;
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
-        if (ilm_load_vec(L, NAME("attn_norm.weight"), H, true, &ly->attn_norm, err) ||
-            ilm_load_matrix(L, NAME("attn_q.weight"), H, (int64_t)ly->n_head * ly->hd, true, &ly->wq, err) ||
-            ilm_load_vec(L, NAME("attn_q_norm.weight"), ly->hd, true, &ly->q_norm, err) ||
-            ilm_load_matrix(L, NAME("attn_output.weight"), (int64_t)ly->n_head * ly->hd, H, true, &ly->wo, err) ||
-            ilm_load_vec(L, NAME("post_attention_norm.weight"), H, true, &ly->post_attn_norm, err) ||
-            ilm_load_vec(L, NAME("ffn_norm.weight"), H, true, &ly->ffn_norm, err) ||
-            ilm_load_matrix(L, NAME("ffn_gate.weight"), H, ly->n_ff, true, &ly->gate, err) ||
-            ilm_load_matrix(L, NAME("ffn_up.weight"), H, ly->n_ff, true, &ly->up, err) ||
-            ilm_load_matrix(L, NAME("ffn_down.weight"), ly->n_ff, H, true, &ly->down, err) ||
-            ilm_load_vec(L, NAME("post_ffw_norm.weight"), H, true, &ly->post_ffw_norm, err))
-            return -1;
-        ly->out_scale = 1.0f;
-        if (ilm_gguf_find_tensor(L->g, NAME("layer_output_scale.weight"))) {
-            const float *v;
-            if (ilm_load_vec(L, n, 1, true, &v, err)) return -1;
-            ly->out_scale = v[0];
-        }
-#undef NAME
+        const int64_t dim[ILM_N_DIMS] = {[ILM_DIM_1] = 1, [ILM_DIM_H] = d->H,
+                                         [ILM_DIM_Q] = (int64_t)ly->n_head * ly->hd, [ILM_DIM_HD] = ly->hd,
+                                         [ILM_DIM_FF] = ly->n_ff};
+        if (ilm_load_fields(L, i, draft_fields, N_DRAFT_FIELDS, 0, dim, ly, err)) return -1;
         if (d->max_k < ly->n_head * ly->hd) d->max_k = ly->n_head * ly->hd;
         if (d->max_k < ly->n_ff) d->max_k = ly->n_ff;
     }
     return 0;
 }
 
-static int pack_drafter(ilm_drafter *d, ilm_err *err) {
-    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (ilm_weight_pack(ws[i], d->pool, err)) return -1;
-    for (int i = 0; i < d->n_layer; i++) {
-        draft_layer *ly = &d->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++)
-            if (ilm_weight_pack(lw[k], d->pool, err)) return -1;
-    }
-    return 0;
+// Every matrix: the globals and each layer's table fields.
+static int drafter_weights(void *drafter, ilm_weight_fn fn, void *ctx) {
+    ilm_drafter *d = drafter;
+    ilm_weight *const globals[] = {&d->embd, &d->pre, &d->post, &d->centroids};
+    return ilm_walk_weights(globals, sizeof globals / sizeof globals[0], draft_fields, N_DRAFT_FIELDS, d->layers,
+                            sizeof d->layers[0], d->n_layer, fn, ctx);
 }
 
 int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,
@@ -243,9 +220,9 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     }
     snprintf(d->arch, sizeof d->arch, "%s", arch);
     free(arch);
-    ilm_loader L = {g, d->own, path, d->arch};
+    ilm_loader L = {.g = g, .m = d->own, .path = path, .arch = d->arch};
     uint32_t H;
-    if (dkey(g, d->arch, "embedding_length", true, 0, &H, path, err)) goto fail;
+    if (ilm_gguf_get_u32(g, ilm_loader_key(&L, "embedding_length"), &H, err)) goto fail;
     if (H < 8 || H > 65536) {
         ilm_fail(err, "%s: embedding_length out of range (%u)", path, H);
         goto fail;
@@ -273,8 +250,8 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     }
     // Backbone width H_t: metadata under either name, else from the pre-projection shape.
     uint32_t Ht = 0;
-    if (dkey(g, d->arch, "backbone_embedding_length", false, 0, &Ht, path, err) ||
-        (!Ht && dkey(g, d->arch, "embedding_length_out", false, 0, &Ht, path, err)))
+    if (ilm_gguf_get_u32_or(g, ilm_loader_key(&L, "backbone_embedding_length"), 0, &Ht, err) ||
+        (!Ht && ilm_gguf_get_u32_or(g, ilm_loader_key(&L, "embedding_length_out"), 0, &Ht, err)))
         goto fail;
     if (!Ht) Ht = (uint32_t)(ilm_gguf_find_tensor(g, pre)->ne[0] / 2);
     if ((int)Ht != target->n_embd) {
@@ -288,7 +265,7 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
         ilm_load_matrix(&L, pre, 2 * (int64_t)d->Ht, d->H, true, &d->pre, err) ||
         ilm_load_matrix(&L, post, d->H, d->Ht, true, &d->post, err) ||
         ilm_load_vec(&L, "output_norm.weight", d->H, true, &d->out_norm, err) || load_layers(d, &L, err) ||
-        load_centroids(d, &L, err) || pack_drafter(d, err))
+        load_centroids(d, &L, err) || ilm_weights_pack(drafter_weights, d, pool, err))
         goto fail;
     // scratch
     int mk = d->max_k > 2 * d->Ht ? d->max_k : 2 * d->Ht;
@@ -333,13 +310,7 @@ fail:
 
 void ilm_drafter_free(ilm_drafter *d) {
     if (!d) return;
-    ilm_weight *ws[] = {&d->embd, &d->pre, &d->post, &d->centroids};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) ilm_weight_free(ws[i]);
-    for (int i = 0; i < d->n_layer; i++) {
-        draft_layer *ly = &d->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wo, &ly->gate, &ly->up, &ly->down};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
-    }
+    ilm_weights_free(drafter_weights, d);
     void *ps[] = {d->xin, d->x, d->a, d->q, d->att, d->o, d->gbuf, d->ubuf, d->y, d->logits, d->probs, d->cs_swa,
                   d->cs_full, d->scores, d->cscore, d->cand, d->qa, d->bucket_tokens, d->chain_g, d->selc, d->cand_rows};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);

@@ -1,6 +1,8 @@
 // model.c — loads a Gemma 4 verifier (arch "gemma4") from GGUF: hyper-parameters
 // (docs/gemma4.md §3.2, §3.9), every tensor with its shape checked (§3.3), KV-sharing
-// sources (§1.3), and the packed kernel layout of each matrix.
+// sources (§1.3), and the packed kernel layout of each matrix. Also the loader pieces
+// drafter.c shares (model.h): vector/matrix loading, metadata keys, layer field tables and
+// the weight walkers that pack, count and free.
 #include "model/model.h"
 
 #include <math.h>
@@ -37,7 +39,7 @@ int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, cons
         *out = t->data;
         return 0;
     }
-    if (t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 && t->type != ILM_TYPE_Q4_0)
+    if (!ilm_type(t->type)->weight)
         return ilm_fail(err, "%s: tensor %s: unsupported type for a vector (%s)", L->path, name,
                         ilm_ggml_type_name(t->type));
     float *v = ilm_malloc(sizeof(float) * (size_t)n, err);
@@ -50,6 +52,21 @@ int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, cons
     return 0;
 }
 
+int ilm_load_vec_copy(ilm_loader *L, const char *name, int64_t n, bool required, float **out, ilm_err *err) {
+    const float *v;
+    *out = NULL;
+    if (ilm_load_vec(L, name, n, required, &v, err)) return -1;
+    if (!v) return 0;
+    float *c = ilm_malloc(sizeof(float) * (size_t)n, err);
+    if (!c || own(L->m, c, err)) {
+        free(c);
+        return -1;
+    }
+    memcpy(c, v, sizeof(float) * (size_t)n);
+    *out = c;
+    return 0;
+}
+
 int ilm_load_matrix(ilm_loader *L, const char *name, int64_t cols, int64_t rows, bool required, ilm_weight *w,
                     ilm_err *err) {
     memset(w, 0, sizeof *w);
@@ -59,8 +76,7 @@ int ilm_load_matrix(ilm_loader *L, const char *name, int64_t cols, int64_t rows,
         return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match the hyper-parameters [%lld, %lld]",
                         L->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
                         (long long)cols, (long long)rows);
-    if (t->type != ILM_TYPE_F32 && t->type != ILM_TYPE_F16 && t->type != ILM_TYPE_BF16 && t->type != ILM_TYPE_Q8_0 &&
-        t->type != ILM_TYPE_Q4_0)
+    if (!ilm_type(t->type)->weight)
         return ilm_fail(err, "%s: tensor %s: unsupported weight type %s", L->path, name, ilm_ggml_type_name(t->type));
     w->t = t;
     w->m = (ilm_matrix){t->type, (int)rows, (int)cols, t->data};
@@ -94,34 +110,81 @@ void ilm_weight_free(ilm_weight *w) {
     memset(&w->placed, 0, sizeof w->placed);
 }
 
+// --- layer field tables (model.h) -------------------------------------------------------------
+
+int ilm_load_fields(ilm_loader *L, int blk, const ilm_layer_field *f, size_t n, unsigned flags,
+                    const int64_t dim[ILM_N_DIMS], void *layer, ilm_err *err) {
+    char name[128];
+    for (size_t i = 0; i < n; i++, f++) {
+        if (f->when && !(f->when & flags)) continue;
+        snprintf(name, sizeof name, "blk.%d.%s", blk, f->suffix);
+        void *p = (char *)layer + f->offset;
+        const int64_t cols = dim[f->cols];
+        const float *v;
+        int rc = 0;
+        switch (f->kind) {
+        case ILM_FIELD_VEC: rc = ilm_load_vec(L, name, cols, f->required, (const float **)p, err); break;
+        case ILM_FIELD_VEC_COPY: rc = ilm_load_vec_copy(L, name, cols, f->required, (float **)p, err); break;
+        case ILM_FIELD_SCALAR:
+            rc = ilm_load_vec(L, name, 1, f->required, &v, err);
+            *(float *)p = v ? v[0] : 1.0f;
+            break;
+        case ILM_FIELD_MATRIX: rc = ilm_load_matrix(L, name, cols, dim[f->rows], f->required, p, err); break;
+        }
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+int ilm_walk_weights(ilm_weight *const *globals, size_t n_globals, const ilm_layer_field *f, size_t n_fields,
+                     void *layers, size_t stride, int n_layers, ilm_weight_fn fn, void *ctx) {
+    int rc = 0;
+    for (size_t i = 0; i < n_globals && !rc; i++) rc = fn(globals[i], ctx);
+    for (int l = 0; l < n_layers && !rc; l++)
+        for (size_t i = 0; i < n_fields && !rc; i++)
+            if (f[i].kind == ILM_FIELD_MATRIX) rc = fn((ilm_weight *)((char *)layers + stride * l + f[i].offset), ctx);
+    return rc;
+}
+
+typedef struct {
+    ilm_pool *pool;
+    ilm_err *err;
+} pack_job;
+
+static int pack_one(ilm_weight *w, void *ctx) {
+    pack_job *j = ctx;
+    return ilm_weight_pack(w, j->pool, j->err);
+}
+
+int ilm_weights_pack(ilm_weight_walker walk, void *model, ilm_pool *pool, ilm_err *err) {
+    pack_job j = {pool, err};
+    return walk(model, pack_one, &j) ? -1 : 0;
+}
+
+static int add_bytes(ilm_weight *w, void *ctx) {
+    if (w->placed.n_copies) *(size_t *)ctx += w->placed.bytes * (size_t)w->placed.n_copies;
+    return 0;
+}
+
+size_t ilm_weights_packed_bytes(ilm_weight_walker walk, void *model) {
+    size_t total = 0;
+    walk(model, add_bytes, &total);
+    return total;
+}
+
+static int free_one(ilm_weight *w, void *ctx) {
+    (void)ctx;
+    ilm_weight_free(w);
+    return 0;
+}
+
+void ilm_weights_free(ilm_weight_walker walk, void *model) { walk(model, free_one, NULL); }
+
 // --- hyper-parameters -------------------------------------------------------------------------
 
-static int key_u32(ilm_loader *L, const char *suffix, bool required, uint32_t def, uint32_t *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    if (!ilm_gguf_find_kv(L->g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_u32(L->g, key, out, err);
-}
-
-static int key_f32(ilm_loader *L, const char *suffix, bool required, float def, float *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    if (!ilm_gguf_find_kv(L->g, key)) {
-        if (required) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
-        *out = def;
-        return 0;
-    }
-    return ilm_gguf_get_f32(L->g, key, out, err);
-}
-
-static int key_per_layer(ilm_loader *L, const char *suffix, int n, int32_t *out, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.%s", L->arch, suffix);
-    return ilm_gguf_get_u32_per_layer(L->g, key, n, out, err);
+const char *ilm_loader_key(ilm_loader *L, const char *suffix) {
+    snprintf(L->key, sizeof L->key, "%s.%s", L->arch, suffix);
+    return L->key;
 }
 
 static int check_range(ilm_loader *L, const char *what, long long v, long long lo, long long hi, ilm_err *err) {
@@ -131,8 +194,7 @@ static int check_range(ilm_loader *L, const char *what, long long v, long long l
 
 // Sliding-window pattern: array of bools (true = sliding), required.
 static int load_pattern(ilm_loader *L, int n_layer, bool *sliding, ilm_err *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", L->arch);
+    const char *key = ilm_loader_key(L, "attention.sliding_window_pattern");
     const ilm_gguf_kv *kv = ilm_gguf_find_kv(L->g, key);
     if (!kv) return ilm_fail(err, "%s: missing metadata key %s", L->path, key);
     if (kv->val.type != GGUF_ARRAY || kv->val.arr.elem_type == GGUF_STRING || kv->val.arr.elem_type == GGUF_ARRAY)
@@ -146,25 +208,26 @@ static int load_pattern(ilm_loader *L, int n_layer, bool *sliding, ilm_err *err)
 
 static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n_kv, int32_t *n_ff, bool *sliding,
                         ilm_err *err) {
+    const ilm_gguf *g = L->g;
     uint32_t u;
-    if (key_u32(L, "block_count", true, 0, &u, err)) return -1;
+#define KEY(s) ilm_loader_key(L, s)
+    if (ilm_gguf_get_u32(g, KEY("block_count"), &u, err)) return -1;
     if (check_range(L, "block_count", u, 1, ILM_MAX_LAYERS, err)) return -1;
     m->n_layer = (int)u;
-    if (key_u32(L, "embedding_length", true, 0, &u, err) || check_range(L, "embedding_length", u, 8, 65536, err))
+    if (ilm_gguf_get_u32(g, KEY("embedding_length"), &u, err) || check_range(L, "embedding_length", u, 8, 65536, err))
         return -1;
     m->n_embd = (int)u;
-    if (key_u32(L, "context_length", false, 8192, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("context_length"), 8192, &u, err)) return -1;
     m->n_ctx_train = (int)(u > 0x7fffffff ? 0x7fffffff : u);
-    if (key_per_layer(L, "attention.head_count", m->n_layer, n_head, err)) return -1;
-    char key[160];
-    snprintf(key, sizeof key, "%s.attention.head_count_kv", L->arch);
-    if (ilm_gguf_find_kv(L->g, key)) {
-        if (key_per_layer(L, "attention.head_count_kv", m->n_layer, n_kv, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(g, KEY("attention.head_count"), m->n_layer, n_head, err)) return -1;
+    if (ilm_gguf_find_kv(g, KEY("attention.head_count_kv"))) {
+        if (ilm_gguf_get_u32_per_layer(g, KEY("attention.head_count_kv"), m->n_layer, n_kv, err)) return -1;
     } else memcpy(n_kv, n_head, sizeof *n_kv * (size_t)m->n_layer);
     uint32_t kl, vl, kls, vls;
-    if (key_u32(L, "attention.key_length", true, 0, &kl, err) || key_u32(L, "attention.value_length", false, kl, &vl, err) ||
-        key_u32(L, "attention.key_length_swa", false, kl, &kls, err) ||
-        key_u32(L, "attention.value_length_swa", false, kls, &vls, err))
+    if (ilm_gguf_get_u32(g, KEY("attention.key_length"), &kl, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.value_length"), kl, &vl, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.key_length_swa"), kl, &kls, err) ||
+        ilm_gguf_get_u32_or(g, KEY("attention.value_length_swa"), kls, &vls, err))
         return -1;
     if (kl != vl || kls != vls)
         return ilm_fail(err, "%s: key_length != value_length (%u/%u, swa %u/%u)", L->path, kl, vl, kls, vls);
@@ -175,43 +238,46 @@ static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n
     m->hd_full = (int)kl;
     m->hd_swa = (int)kls;
     m->max_hd = m->hd_full > m->hd_swa ? m->hd_full : m->hd_swa;
-    if (key_u32(L, "rope.dimension_count", false, kl, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("rope.dimension_count"), kl, &u, err)) return -1;
     m->n_rot_full = (int)u;
-    if (key_u32(L, "rope.dimension_count_swa", false, kls, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("rope.dimension_count_swa"), kls, &u, err)) return -1;
     m->n_rot_swa = (int)u;
     if (m->n_rot_full > m->hd_full || m->n_rot_swa > m->hd_swa || m->n_rot_full % 2 || m->n_rot_swa % 2 ||
         m->n_rot_full <= 0 || m->n_rot_swa <= 0)
         return ilm_fail(err, "%s: bad rope dimension count (%d, swa %d)", L->path, m->n_rot_full, m->n_rot_swa);
-    if (key_f32(L, "attention.layer_norm_rms_epsilon", true, 0, &m->eps, err)) return -1;
+    if (ilm_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), &m->eps, err)) return -1;
     if (!(m->eps >= 0 && m->eps < 1)) return ilm_fail(err, "%s: bad rms epsilon (%g)", L->path, (double)m->eps);
-    if (key_u32(L, "attention.sliding_window", true, 0, &u, err) || check_range(L, "sliding_window", u, 1, 1 << 24, err))
+    if (ilm_gguf_get_u32(g, KEY("attention.sliding_window"), &u, err) ||
+        check_range(L, "sliding_window", u, 1, 1 << 24, err))
         return -1;
     m->window = (int)u;
     if (load_pattern(L, m->n_layer, sliding, err)) return -1;
-    if (key_f32(L, "rope.freq_base", true, 0, &m->rope_base_full, err) ||
-        key_f32(L, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err))
+    if (ilm_gguf_get_f32(g, KEY("rope.freq_base"), &m->rope_base_full, err) ||
+        ilm_gguf_get_f32_or(g, KEY("rope.freq_base_swa"), 10000.0f, &m->rope_base_swa, err))
         return -1;
     if (!(m->rope_base_full > 1) || !(m->rope_base_swa > 1))
         return ilm_fail(err, "%s: bad rope base (%g, swa %g)", L->path, (double)m->rope_base_full,
                         (double)m->rope_base_swa);
-    if (key_f32(L, "final_logit_softcapping", false, 30.0f, &m->softcap, err)) return -1;
-    if (key_u32(L, "attention.shared_kv_layers", false, 0, &u, err)) return -1;
+    if (ilm_gguf_get_f32_or(g, KEY("final_logit_softcapping"), 30.0f, &m->softcap, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("attention.shared_kv_layers"), 0, &u, err)) return -1;
     if (u >= (uint32_t)m->n_layer && u != 0)
         return ilm_fail(err, "%s: shared_kv_layers (%u) must be below block_count (%d)", L->path, u, m->n_layer);
     m->n_shared_kv = (int)u;
-    if (key_u32(L, "embedding_length_per_layer_input", false, 0, &u, err) ||
+    if (ilm_gguf_get_u32_or(g, KEY("embedding_length_per_layer_input"), 0, &u, err) ||
         check_range(L, "embedding_length_per_layer_input", u, 0, 65536, err))
         return -1;
     m->ple_dim = (int)u;
-    if (key_u32(L, "expert_count", false, 0, &u, err) || check_range(L, "expert_count", u, 0, 4096, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("expert_count"), 0, &u, err) || check_range(L, "expert_count", u, 0, 4096, err))
+        return -1;
     m->n_expert = (int)u;
-    if (key_u32(L, "expert_used_count", false, 0, &u, err) || check_range(L, "expert_used_count", u, 0, m->n_expert, err))
+    if (ilm_gguf_get_u32_or(g, KEY("expert_used_count"), 0, &u, err) ||
+        check_range(L, "expert_used_count", u, 0, m->n_expert, err))
         return -1;
     m->n_expert_used = (int)u;
     if (m->n_expert && !m->n_expert_used) return ilm_fail(err, "%s: expert_used_count missing or 0", L->path);
-    if (key_u32(L, "expert_feed_forward_length", false, 0, &u, err)) return -1;
+    if (ilm_gguf_get_u32_or(g, KEY("expert_feed_forward_length"), 0, &u, err)) return -1;
     m->n_ff_exp = (int)u;
-    if (key_per_layer(L, "feed_forward_length", m->n_layer, n_ff, err)) return -1;
+    if (ilm_gguf_get_u32_per_layer(g, KEY("feed_forward_length"), m->n_layer, n_ff, err)) return -1;
     for (int i = 0; i < m->n_layer; i++) {
         if (check_range(L, "attention.head_count", n_head[i], 1, 1024, err) ||
             check_range(L, "attention.head_count_kv", n_kv[i], 1, n_head[i], err) ||
@@ -221,63 +287,59 @@ static int load_hparams(ilm_loader *L, ilm_model *m, int32_t *n_head, int32_t *n
             return ilm_fail(err, "%s: layer %d: head_count (%d) not a multiple of head_count_kv (%d)", L->path, i,
                             n_head[i], n_kv[i]);
     }
+#undef KEY
     m->emb_scale = sqrtf((float)m->n_embd);
     return 0;
 }
 
 // --- verifier ---------------------------------------------------------------------------------
 
+// A verifier layer's tensors in lookup order (docs/gemma4.md §3.3). Q = heads·hd,
+// KV = KV heads·hd, FF = the layer's dense MLP width (E2B has double-wide layers).
+enum { OWNS_KV = 1, PLE = 2, MOE = 4 };
+#define F(...) ILM_FIELD(ilm_layer, __VA_ARGS__)
+static const ilm_layer_field layer_fields[] = {
+    F(VEC,      "attn_norm.weight",           attn_norm,       H,  1,  true,  0),
+    F(MATRIX,   "attn_q.weight",              wq,              H,  Q,  true,  0),
+    F(VEC,      "attn_q_norm.weight",         q_norm,          HD, 1,  true,  0),
+    F(MATRIX,   "attn_output.weight",         wo,              Q,  H,  true,  0),
+    F(VEC,      "post_attention_norm.weight", post_attn_norm,  H,  1,  true,  0),
+    F(VEC,      "post_ffw_norm.weight",       post_ffw_norm,   H,  1,  true,  0),
+    F(VEC,      "ffn_norm.weight",            ffn_norm,        H,  1,  true,  0),
+    F(MATRIX,   "attn_k.weight",              wk,              H,  KV, true,  OWNS_KV),
+    F(VEC,      "attn_k_norm.weight",         k_norm,          HD, 1,  true,  OWNS_KV),
+    F(MATRIX,   "attn_v.weight",              wv,              H,  KV, false, OWNS_KV),  // absent: V = K
+    F(MATRIX,   "ffn_gate.weight",            ffn_gate,        H,  FF, true,  0),
+    F(MATRIX,   "ffn_up.weight",              ffn_up,          H,  FF, true,  0),
+    F(MATRIX,   "ffn_down.weight",            ffn_down,        FF, H,  true,  0),
+    F(SCALAR,   "layer_output_scale.weight",  out_scale,       1,  1,  false, 0),
+    F(MATRIX,   "inp_gate.weight",            inp_gate,        H,  P,  true,  PLE),
+    F(MATRIX,   "proj.weight",                proj,            P,  H,  true,  PLE),
+    F(VEC,      "post_norm.weight",           ple_post_norm,   H,  1,  true,  PLE),
+    F(MATRIX,   "ffn_gate_inp.weight",        router,          H,  E,  true,  MOE),
+    F(VEC_COPY, "ffn_gate_inp.scale",         router_scale,    H,  1,  true,  MOE),
+    F(VEC,      "ffn_down_exps.scale",        expert_scale,    E,  1,  false, MOE),
+    F(VEC,      "pre_ffw_norm_2.weight",      pre_ffw_norm_2,  H,  1,  true,  MOE),
+    F(VEC,      "post_ffw_norm_1.weight",     post_ffw_norm_1, H,  1,  true,  MOE),
+    F(VEC,      "post_ffw_norm_2.weight",     post_ffw_norm_2, H,  1,  true,  MOE),
+};
+#undef F
+#define N_LAYER_FIELDS (sizeof layer_fields / sizeof layer_fields[0])
+
 static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
     ilm_layer *ly = &m->layers[i];
-    const int H = m->n_embd, hd = ly->hd, nh = ly->n_head, nkv = ly->n_kv_head;
-    char n[128];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
-    if (ilm_load_vec(L, NAME("attn_norm.weight"), H, true, &ly->attn_norm, err) ||
-        ilm_load_matrix(L, NAME("attn_q.weight"), H, (int64_t)nh * hd, true, &ly->wq, err) ||
-        ilm_load_vec(L, NAME("attn_q_norm.weight"), hd, true, &ly->q_norm, err) ||
-        ilm_load_matrix(L, NAME("attn_output.weight"), (int64_t)nh * hd, H, true, &ly->wo, err) ||
-        ilm_load_vec(L, NAME("post_attention_norm.weight"), H, true, &ly->post_attn_norm, err) ||
-        ilm_load_vec(L, NAME("post_ffw_norm.weight"), H, true, &ly->post_ffw_norm, err) ||
-        ilm_load_vec(L, NAME("ffn_norm.weight"), H, true, &ly->ffn_norm, err))
-        return -1;
-    if (ly->owns_kv) {
-        if (ilm_load_matrix(L, NAME("attn_k.weight"), H, (int64_t)nkv * hd, true, &ly->wk, err) ||
-            ilm_load_vec(L, NAME("attn_k_norm.weight"), hd, true, &ly->k_norm, err) ||
-            ilm_load_matrix(L, NAME("attn_v.weight"), H, (int64_t)nkv * hd, false, &ly->wv, err))
-            return -1;
-    }
-    // Dense MLP width from the tensor (E2B's double-wide layers), checked against metadata.
-    if (ilm_load_matrix(L, NAME("ffn_gate.weight"), H, ly->n_ff, true, &ly->ffn_gate, err) ||
-        ilm_load_matrix(L, NAME("ffn_up.weight"), H, ly->n_ff, true, &ly->ffn_up, err) ||
-        ilm_load_matrix(L, NAME("ffn_down.weight"), ly->n_ff, H, true, &ly->ffn_down, err))
-        return -1;
-    const ilm_gguf_tensor *s = ilm_gguf_find_tensor(L->g, NAME("layer_output_scale.weight"));
-    ly->out_scale = 1.0f;
-    if (s) {
-        const float *v;
-        if (ilm_load_vec(L, n, 1, true, &v, err)) return -1;
-        ly->out_scale = v[0];
-    }
-    if (m->ple_dim) {
-        if (ilm_load_matrix(L, NAME("inp_gate.weight"), H, m->ple_dim, true, &ly->inp_gate, err) ||
-            ilm_load_matrix(L, NAME("proj.weight"), m->ple_dim, H, true, &ly->proj, err) ||
-            ilm_load_vec(L, NAME("post_norm.weight"), H, true, &ly->ple_post_norm, err))
-            return -1;
-    }
+    const int H = m->n_embd, hd = ly->hd;
+    const int64_t dim[ILM_N_DIMS] = {[ILM_DIM_1] = 1, [ILM_DIM_H] = H, [ILM_DIM_Q] = (int64_t)ly->n_head * hd,
+                                     [ILM_DIM_KV] = (int64_t)ly->n_kv_head * hd, [ILM_DIM_HD] = hd,
+                                     [ILM_DIM_FF] = ly->n_ff, [ILM_DIM_P] = m->ple_dim, [ILM_DIM_E] = m->n_expert};
+    const unsigned flags = (ly->owns_kv ? OWNS_KV : 0) | (m->ple_dim ? PLE : 0) | (m->n_expert ? MOE : 0);
+    if (ilm_load_fields(L, i, layer_fields, N_LAYER_FIELDS, flags, dim, ly, err)) return -1;
     if (m->n_expert) {
         const int E = m->n_expert, Fe = m->n_ff_exp;
-        const float *rs;
-        if (ilm_load_matrix(L, NAME("ffn_gate_inp.weight"), H, E, true, &ly->router, err) ||
-            ilm_load_vec(L, NAME("ffn_gate_inp.scale"), H, true, &rs, err) ||
-            ilm_load_vec(L, NAME("ffn_down_exps.scale"), E, false, &ly->expert_scale, err) ||
-            ilm_load_vec(L, NAME("pre_ffw_norm_2.weight"), H, true, &ly->pre_ffw_norm_2, err) ||
-            ilm_load_vec(L, NAME("post_ffw_norm_1.weight"), H, true, &ly->post_ffw_norm_1, err) ||
-            ilm_load_vec(L, NAME("post_ffw_norm_2.weight"), H, true, &ly->post_ffw_norm_2, err))
-            return -1;
         // docs/gemma4.md §2.5: the GGUF router scale is unscaled; fold 1/sqrt(H) in once, here.
-        ly->router_scale = ilm_malloc(sizeof(float) * (size_t)H, err);
-        if (!ly->router_scale || own(m, ly->router_scale, err)) return -1;
-        for (int k = 0; k < H; k++) ly->router_scale[k] = rs[k] / sqrtf((float)H);
+        for (int k = 0; k < H; k++) ly->router_scale[k] = ly->router_scale[k] / sqrtf((float)H);
+        char n[128];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", i, s), n)
         const ilm_gguf_tensor *gu = ilm_gguf_find_tensor(L->g, NAME("ffn_gate_up_exps.weight"));
         if (!gu) return ilm_fail(err, "%s: missing tensor %s", L->path, n);
         if (gu->n_dims != 3 || gu->ne[0] != H || gu->ne[1] != 2 * Fe || gu->ne[2] != E)
@@ -288,7 +350,7 @@ static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
         if (dn->n_dims != 3 || dn->ne[0] != Fe || dn->ne[1] != H || dn->ne[2] != E)
             return ilm_fail(err, "%s: tensor %s: shape [%lld, %lld, %lld] does not match [%d, %d, %d]", L->path, n,
                             (long long)dn->ne[0], (long long)dn->ne[1], (long long)dn->ne[2], Fe, H, E);
-        if (gu->type == ILM_TYPE_I32 || dn->type == ILM_TYPE_I32)
+        if (!ilm_type(gu->type)->weight || !ilm_type(dn->type)->weight)
             return ilm_fail(err, "%s: layer %d: unsupported expert weight type", L->path, i);
         ly->exp_gate_up = calloc((size_t)E, sizeof *ly->exp_gate_up);
         ly->exp_down = calloc((size_t)E, sizeof *ly->exp_down);
@@ -305,24 +367,20 @@ static int load_layer(ilm_loader *L, ilm_model *m, int i, ilm_err *err) {
     return 0;
 }
 
-static int pack_all(ilm_model *m, ilm_pool *pool, ilm_err *err) {
-    ilm_weight *ws[] = {&m->tok_embd, &m->output, &m->ple_model_proj};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (ilm_weight_pack(ws[i], pool, err)) return -1;
-    for (int i = 0; i < m->n_layer; i++) {
+// Every packed matrix: the globals (per_layer_token_embd is only read row by row, in the
+// file layout, so it is not among them), each layer's table fields, the experts.
+static int model_weights(void *model, ilm_weight_fn fn, void *ctx) {
+    ilm_model *m = model;
+    ilm_weight *const globals[] = {&m->tok_embd, &m->output, &m->ple_model_proj};
+    int rc = ilm_walk_weights(globals, sizeof globals / sizeof globals[0], layer_fields, N_LAYER_FIELDS, m->layers,
+                              sizeof m->layers[0], m->n_layer, fn, ctx);
+    for (int i = 0; i < m->n_layer && !rc; i++) {
         ilm_layer *ly = &m->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
-                            &ly->inp_gate, &ly->proj, &ly->router};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++)
-            if (ilm_weight_pack(lw[k], pool, err)) return -1;
-        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++)
-            if (ilm_weight_pack(&ly->exp_gate_up[e], pool, err) || ilm_weight_pack(&ly->exp_down[e], pool, err))
-                return -1;
+        for (int e = 0; ly->exp_gate_up && ly->exp_down && e < m->n_expert && !rc; e++)
+            if (!(rc = fn(&ly->exp_gate_up[e], ctx))) rc = fn(&ly->exp_down[e], ctx);
     }
-    return 0;
+    return rc;
 }
-
-static size_t weight_bytes(const ilm_weight *w) { return w->placed.n_copies ? w->placed.bytes * (size_t)w->placed.n_copies : 0; }
 
 int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *err) {
     ilm_model *m = calloc(1, sizeof *m);
@@ -340,7 +398,7 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
     }
     snprintf(m->arch, sizeof m->arch, "%s", arch);
     free(arch);
-    ilm_loader L = {m->gguf, m, path, m->arch};
+    ilm_loader L = {.g = m->gguf, .m = m, .path = path, .arch = m->arch};
     int32_t n_head[ILM_MAX_LAYERS], n_kv[ILM_MAX_LAYERS], n_ff[ILM_MAX_LAYERS];
     bool sliding[ILM_MAX_LAYERS];
     if (load_hparams(&L, m, n_head, n_kv, n_ff, sliding, err)) goto fail;
@@ -402,11 +460,7 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
     // rope_freqs: frequency divisors of the full layers (proportional RoPE, §2.6).
     const ilm_gguf_tensor *rf = ilm_gguf_find_tensor(m->gguf, "rope_freqs.weight");
     if (rf) {
-        const float *v;
-        if (ilm_load_vec(&L, "rope_freqs.weight", m->n_rot_full / 2, true, &v, err)) goto fail;
-        m->rope_freqs = ilm_malloc(sizeof(float) * (size_t)(m->n_rot_full / 2), err);
-        if (!m->rope_freqs || own(m, m->rope_freqs, err)) goto fail;
-        memcpy(m->rope_freqs, v, sizeof(float) * (size_t)(m->n_rot_full / 2));
+        if (ilm_load_vec_copy(&L, "rope_freqs.weight", m->n_rot_full / 2, true, &m->rope_freqs, err)) goto fail;
         for (int i = 0; i < m->n_rot_full / 2; i++)
             if (!(m->rope_freqs[i] > 0)) {
                 ilm_fail(err, "%s: rope_freqs.weight[%d] must be positive (%g)", path, i, (double)m->rope_freqs[i]);
@@ -435,16 +489,8 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
             m->suppress_tokens[i] = (int32_t)id;
         }
     }
-    if (pack_all(m, pool, err)) goto fail;
-    m->packed_bytes = weight_bytes(&m->tok_embd) + weight_bytes(&m->output) + weight_bytes(&m->ple_model_proj);
-    for (int i = 0; i < m->n_layer; i++) {
-        ilm_layer *ly = &m->layers[i];
-        const ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
-                                  &ly->inp_gate, &ly->proj, &ly->router};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) m->packed_bytes += weight_bytes(lw[k]);
-        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++)
-            m->packed_bytes += weight_bytes(&ly->exp_gate_up[e]) + weight_bytes(&ly->exp_down[e]);
-    }
+    if (ilm_weights_pack(model_weights, m, pool, err)) goto fail;
+    m->packed_bytes = ilm_weights_packed_bytes(model_weights, m);
     *out = m;
     return 0;
 fail:
@@ -454,18 +500,9 @@ fail:
 
 void ilm_model_free(ilm_model *m) {
     if (!m) return;
-    ilm_weight_free(&m->tok_embd);
-    ilm_weight_free(&m->output);
-    ilm_weight_free(&m->ple_model_proj);
+    ilm_weights_free(model_weights, m);
     for (int i = 0; i < m->n_layer; i++) {
         ilm_layer *ly = &m->layers[i];
-        ilm_weight *lw[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down,
-                            &ly->inp_gate, &ly->proj, &ly->router};
-        for (size_t k = 0; k < sizeof lw / sizeof lw[0]; k++) ilm_weight_free(lw[k]);
-        for (int e = 0; ly->exp_gate_up && e < m->n_expert; e++) {
-            ilm_weight_free(&ly->exp_gate_up[e]);
-            ilm_weight_free(&ly->exp_down[e]);
-        }
         free(ly->exp_gate_up);
         free(ly->exp_down);
     }

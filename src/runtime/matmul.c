@@ -28,7 +28,7 @@ void ilm_mm_run(ilm_pool *pool, const ilm_mm_job *jobs, int n_jobs) {
 }
 
 bool ilm_matmul_uses_q8(bool act_f32, const ilm_weight *w) {
-    return !act_f32 && (w->m.type == ILM_TYPE_Q4_0 || w->m.type == ILM_TYPE_Q8_0);
+    return !act_f32 && (ilm_type(w->m.type)->acts & ILM_ACT_Q8);
 }
 
 void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst) {

@@ -17,7 +17,8 @@ typedef struct {
 
 // Runs several products in one pool dispatch.
 void ilm_mm_run(ilm_pool *pool, const ilm_mm_job *jobs, int n_jobs);
-// Does W take Q8 activations? (Q4_0/Q8_0 weights unless act_f32, the W4A16 mode.)
+// Does W take Q8 activations? (Types whose kernels take ILM_ACT_Q8, simd/types.c: Q4_0/Q8_0,
+// unless act_f32, the W4A16 mode.)
 bool ilm_matmul_uses_q8(bool act_f32, const ilm_weight *w);
 // Quantizes n rows of K activations (row stride ldx) into dst (row stride K/32 blocks).
 void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst);
