@@ -1,4 +1,4 @@
-// test_numa.c — topology parsing (src/runtime/numa.c) on the fake sysfs trees in tests/data/sysfs,
+// test_numa.c — topology parsing (src/runtime/topology.c) on the fake sysfs trees in tests/data/sysfs,
 // the IRONLM_TOPOLOGY override, and weight placement under fake 2- and 4-node machines.
 // No machine here has several NUMA nodes: these tests are how the multi-node paths run.
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "runtime/numa.h"
+#include "runtime/placement.h"
 #include "runtime/threadpool.h"
 
 // Fixture trees ship with the tests; the runner runs from the repository root.

@@ -11,7 +11,7 @@
 
 #include "harness.h"
 #include "simd/kernels.h"
-#include "runtime/numa.h"
+#include "runtime/placement.h"
 #include "runtime/threadpool.h"
 
 static ilm_pool *make_pool(int n_threads, int numa) {

@@ -3,7 +3,7 @@
 
 #include <sys/stat.h>
 
-#include "runtime/numa.h"
+#include "runtime/placement.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
 // drafter.c shares (model.h): vector/matrix loading, metadata keys, layer field tables and
 // the weight walkers that pack, count and free.
 #include "model/model.h"
+#include "runtime/placement.h"
 
 #include <math.h>
 #include <stdio.h>

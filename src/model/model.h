@@ -7,6 +7,7 @@
 
 #include "format/gguf.h"
 #include "simd/kernels.h"
+#include "runtime/placement.h"
 #include "runtime/threadpool.h"
 
 #define ILM_MAX_LAYERS 128

@@ -3,8 +3,9 @@
 // Dispatch is lock-free: the caller stores (fn, ctx), bumps the `start` generation and
 // runs its own share as thread 0; each worker runs its share and decrements `pending`; the
 // last one bumps `done`. Every wait polls a word for a bounded time with a pause
-// instruction, then sleeps on a futex on that word, so an idle pool costs no CPU. The
-// placement of threads on CPUs/nodes comes from the topology in numa.c.
+// instruction, then sleeps on a futex on that word, so an idle pool costs no CPU. Threads
+// are placed on the CPUs/nodes of a topology (topology.c); the per-thread and per-node
+// answers (node of a thread, rank in its node, nodes spanned) are computed here at creation.
 //
 // One thread (the one that created the pool) calls ilm_pool_run, never from inside a task.
 // That thread is pinned as thread 0 and gets its affinity back in ilm_pool_destroy, so
@@ -23,8 +24,6 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "runtime/numa.h"
 
 // ---- waiting: poll, then futex ------------------------------------------------------------
 
@@ -122,7 +121,7 @@ struct ilm_pool {
     char desc[256];
 };
 
-static const char *policy_name(int p) {
+const char *ilm_numa_policy_name(int p) {
     switch (p) {
     case ILM_NUMA_OFF: return "off";
     case ILM_NUMA_DISTRIBUTE: return "distribute";
@@ -233,20 +232,6 @@ static int *thread_order(const ilm_topology *t, int policy, int *n_out) {
     free(cursor), free(node_end);
     *n_out = n;
     return order;
-}
-
-static int topology_copy(ilm_topology *dst, const ilm_topology *src, ilm_err *err) {
-    *dst = *src;
-    dst->nodes = malloc((size_t)(src->n_nodes ? src->n_nodes : 1) * sizeof *dst->nodes);
-    dst->cpus = malloc((size_t)(src->n_cpus ? src->n_cpus : 1) * sizeof *dst->cpus);
-    if (!dst->nodes || !dst->cpus) {
-        free(dst->nodes), free(dst->cpus);
-        dst->nodes = NULL, dst->cpus = NULL;
-        return ilm_fail(err, "out of memory copying the topology");
-    }
-    memcpy(dst->nodes, src->nodes, (size_t)src->n_nodes * sizeof *dst->nodes);
-    memcpy(dst->cpus, src->cpus, (size_t)src->n_cpus * sizeof *dst->cpus);
-    return 0;
 }
 
 static void noop_task(void *ctx, int ith, int nth) { (void)ctx, (void)ith, (void)nth; }
@@ -364,7 +349,7 @@ static int pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_topology *
         snprintf(pinned, sizeof pinned, "pinned");
     snprintf(pool->desc, sizeof pool->desc, "%d thread%s, %d node%s, numa %s, %s%s", nth,
              nth == 1 ? "" : "s", pool->n_nodes, pool->n_nodes == 1 ? "" : "s",
-             policy_name(pool->policy), pinned, fake);
+             ilm_numa_policy_name(pool->policy), pinned, fake);
     *out = pool;
     return 0;
 }
@@ -372,13 +357,9 @@ static int pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_topology *
 int ilm_pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_err *err) {
     ilm_topology topo;
     if (ilm_topology_load(&topo, err) != 0) return -1;
-    if (!topo.fake) {   // e.g. a container limited to some CPUs: use only those
-        cpu_set_t allowed;
-        if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
-            ilm_topology_restrict(&topo, &allowed, err) != 0) {
-            ilm_topology_free(&topo);
-            return -1;
-        }
+    if (ilm_topology_restrict_to_affinity(&topo, err) != 0) {
+        ilm_topology_free(&topo);
+        return -1;
     }
     return pool_create(out, opts, &topo, err);
 }
@@ -386,7 +367,7 @@ int ilm_pool_create(ilm_pool **out, const ilm_pool_opts *opts, ilm_err *err) {
 int ilm_pool_create_on(ilm_pool **out, const ilm_pool_opts *opts, const ilm_topology *topo,
                        ilm_err *err) {
     ilm_topology copy;
-    if (topology_copy(&copy, topo, err) != 0) return -1;
+    if (ilm_topology_copy(&copy, topo, err) != 0) return -1;
     return pool_create(out, opts, &copy, err);
 }
 
