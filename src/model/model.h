@@ -7,18 +7,10 @@
 
 #include "format/gguf.h"
 #include "simd/kernels.h"
-#include "runtime/placement.h"
 #include "runtime/threadpool.h"
+#include "runtime/weight.h"
 
 #define ILM_MAX_LAYERS 128
-
-// A weight matrix: its GGUF tensor and the kernel-layout copy the matmuls read.
-typedef struct {
-    const ilm_gguf_tensor *t;   // NULL when absent
-    ilm_matrix m;               // type, rows (out), cols (K); m.data = file data or packed copy 0
-    const void *file_data;      // GGUF-layout rows (embedding lookups, dequantization)
-    ilm_placed placed;          // packed copies (empty when the kernel set uses the file layout)
-} ilm_weight;
 
 typedef struct {
     bool sliding;               // sliding-window layer (else full attention)

@@ -1,10 +1,15 @@
 // matmul.h — matrix products on the thread pool: each thread multiplies its own slice of
-// output rows (the same slice every call), with the kernel the weight type needs.
+// output rows (the same slice every call), with the kernel the weight type needs, reading
+// the weight copy placed on its node (placement.h).
+//
+// Top of runtime/: includes weight.h (ilm_weight) and threadpool.h; nothing in runtime/
+// includes this header.
 #pragma once
 #include <stdbool.h>
 
-#include "model/model.h"
 #include "runtime/threadpool.h"
+#include "runtime/weight.h"
+#include "simd/kernels.h"
 
 typedef struct {
     const ilm_weight *w;

@@ -4,7 +4,7 @@
 // (builds with HWLOC=1) or sysfs. The pool (threadpool.h) places its threads on it;
 // placement.h uses its node ids and memory sizes for weight buffers.
 //
-// Include order in runtime/: topology.h <- threadpool.h <- placement.h <- matmul.h
+// Include order in runtime/: topology.h <- threadpool.h <- placement.h <- weight.h <- matmul.h
 // (each includes only those to its left). This header needs base/ only.
 #pragma once
 #include <stddef.h>
