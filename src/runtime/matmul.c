@@ -65,13 +65,24 @@ void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weigh
     ilm_mm_run(pool, &j, 1);
 }
 
+// Jobs per pool dispatch in ilm_matmul_shared: the products of one chunk share one
+// ilm_pool_run; more weights take more dispatches (none is dropped).
+#define SHARED_CHUNK 8
+
 void ilm_matmul_shared(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *const *ws, float *const *ys,
                        const int *ldys, int nw, const float *x, bool x_quantized, int n) {
-    ilm_mm_job jobs[8];
     bool need_q8 = false;
-    for (int i = 0; i < nw && i < 8; i++) need_q8 |= ilm_matmul_uses_q8(act_f32, ws[i]);
+    for (int i = 0; i < nw; i++) need_q8 |= ilm_matmul_uses_q8(act_f32, ws[i]);
     if (need_q8 && !x_quantized) quantize_rows_pool(pool, x, n, ws[0]->m.cols, qscratch);
-    for (int i = 0; i < nw && i < 8; i++)
-        jobs[i] = (ilm_mm_job){ws[i], x, ilm_matmul_uses_q8(act_f32, ws[i]) ? qscratch : NULL, n, ys[i], ldys[i]};
-    ilm_mm_run(pool, jobs, nw < 8 ? nw : 8);
+    int i0 = 0;
+    do {   // at least one dispatch, as before, even for nw == 0
+        ilm_mm_job jobs[SHARED_CHUNK];
+        int nj = 0;
+        for (; nj < SHARED_CHUNK && i0 + nj < nw; nj++) {
+            int i = i0 + nj;
+            jobs[nj] = (ilm_mm_job){ws[i], x, ilm_matmul_uses_q8(act_f32, ws[i]) ? qscratch : NULL, n, ys[i], ldys[i]};
+        }
+        ilm_mm_run(pool, jobs, nj);
+        i0 += nj;
+    } while (i0 < nw);
 }

@@ -30,7 +30,8 @@ void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst);
 // y = W·x for n rows of x (stride K). qscratch: n*K/32 blocks.
 void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *w, const float *x, int n, float *y,
                 int ldy);
-// Several weights with the same input width: one quantization, one dispatch. x_quantized:
-// the caller already put x's Q8 rows in qscratch (then only the dispatch is left).
+// Several weights with the same input width: one quantization, one dispatch per 8 weights
+// (any nw >= 0; every output is the same as ilm_matmul's). x_quantized: the caller already
+// put x's Q8 rows in qscratch (then only the dispatch is left).
 void ilm_matmul_shared(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *const *ws, float *const *ys,
                        const int *ldys, int nw, const float *x, bool x_quantized, int n);
