@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/topk.h"
 #include "model/forward.h"
 #include "runtime/matmul.h"
-#include "gen/sampler.h"
 #include "runtime/threadpool.h"
 
 #define DRAFT_MAX_LAYERS 16
@@ -413,15 +413,7 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
         // §4.4: top-k centroids, exact logits for their tokens, everything else min - 1.
         mm(d, &d->centroids, d->y, d->cscore);
         int *selc = d->selc;
-        for (int k = 0; k < d->top_k; k++) {
-            int b = -1;
-            for (int c = 0; c < d->n_centroids; c++) {
-                bool taken = false;
-                for (int j = 0; j < k; j++) taken |= selc[j] == c;
-                if (!taken && (b < 0 || d->cscore[c] > d->cscore[b])) b = c;
-            }
-            selc[k] = b;
-        }
+        ilm_topk(d->cscore, d->n_centroids, d->top_k, selc);  // best first: the candidates' order
         // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
         // 32 x 128 candidates of 256 elements)
         if ((size_t)d->top_k * (size_t)d->bucket * (size_t)H >= DRAFT_CAND_MACS_PER_DISPATCH)

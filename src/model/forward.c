@@ -5,6 +5,7 @@
 // adds) runs on the calling thread. Every per-token computation depends only on that
 // token's inputs and its sequence's cache, so batched and one-by-one passes agree bit for bit.
 #include "model/forward.h"
+#include "base/topk.h"
 #include "runtime/matmul.h"
 
 #include <math.h>
@@ -390,16 +391,10 @@ static void moe_block(ilm_fwd *f, const ilm_layer *ly, int n) {
         ilm_k->softmax(z, E);
         int *sel = f->sel + (size_t)i * K;
         float *w = f->selw + (size_t)i * K, sum = 0;
-        for (int k = 0; k < K; k++) {  // top-k, ties to the lowest expert id
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                bool taken = false;
-                for (int j = 0; j < k; j++) taken |= sel[j] == e;
-                if (!taken && (best < 0 || z[e] > z[best])) best = e;
-            }
-            sel[k] = best;
-            w[k] = z[best];
-            sum += z[best];
+        ilm_topk(z, E, K, sel);  // best first, ties to the lowest expert id
+        for (int k = 0; k < K; k++) {
+            w[k] = z[sel[k]];
+            sum += z[sel[k]];
         }
         for (int k = 0; k < K; k++) {
             w[k] /= sum;
