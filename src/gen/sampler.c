@@ -1,7 +1,7 @@
 // sampler.c — greedy and temperature / top-k / top-p / min-p sampling, and the speculative
 // acceptance rule (docs/gemma4.md §4.6). See sampler.h for the contract.
 //
-// Built for a 262,144-token vocabulary: top-k selects with a k-sized heap (no full sort); without
+// Built for a 262,144-token vocabulary: top-k selects with a k-sized heap (base/topk.c); without
 // top-k, top-p buckets the tokens by their distance below the best logit and sorts only the few
 // in the bucket where the cumulative mass crosses top_p.
 #include "gen/sampler.h"
@@ -71,7 +71,9 @@ int ilm_sampler_init(ilm_sampler *s, const ilm_sampler_params *p, ilm_err *err) 
 
 void ilm_sampler_free(ilm_sampler *s) {
     free(s->cand);
+    free(s->topk_idx);
     s->cand = NULL;
+    s->topk_idx = NULL;
     s->cand_cap = 0;
 }
 
@@ -80,6 +82,9 @@ static int reserve_scratch(ilm_sampler *s, int n_vocab) {
     candidate *c = realloc(s->cand, (size_t)n_vocab * sizeof *c);
     if (!c) return -1;
     s->cand = c;
+    int *idx = realloc(s->topk_idx, (size_t)n_vocab * sizeof *idx);
+    if (!idx) return -1;
+    s->topk_idx = idx;
     s->cand_cap = n_vocab;
     return 0;
 }
@@ -96,27 +101,10 @@ bool ilm_sampler_is_greedy(const ilm_sampler *s) {
     return !(s->params.temperature > 0) || isinf(1.0f / s->params.temperature);
 }
 
-// ---- greedy -------------------------------------------------------------------------------
-
-// Two passes (the max, then its first position) because the max pass vectorises: 8 lanes of
-// `a > m ? a : m`.
-int32_t ilm_argmax(const float *x, int n) {
-    float lane_max[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) lane_max[j] = x[i + j] > lane_max[j] ? x[i + j] : lane_max[j];
-    float m = -INFINITY;
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    for (int j = 0; j < 8; j++) m = lane_max[j] > m ? lane_max[j] : m;
-    for (i = 0; i < n; i++)
-        if (x[i] == m) return i;
-    return 0;
-}
-
 // ---- candidate selection ------------------------------------------------------------------
 
-// Sort order: higher logit first, lower id on ties. A total order, so results never depend on
-// the sort's stability or on the order the heap met the tokens.
+// Sort order: higher logit first, lower id on ties (ilm_topk's order). A total order, so results
+// never depend on the sort's stability.
 static inline bool cand_before(const candidate *a, const candidate *b) {
     return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
 }
@@ -126,32 +114,14 @@ static int cand_cmp(const void *a, const void *b) {
     return cand_before(x, y) ? -1 : cand_before(y, x) ? 1 : 0;
 }
 
-// Heap with the worst kept candidate at the root.
-static void heap_sift_down(candidate *h, int n, int i) {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, worst = i;
-        if (l < n && cand_before(&h[worst], &h[l])) worst = l;
-        if (r < n && cand_before(&h[worst], &h[r])) worst = r;
-        if (worst == i) return;
-        candidate t = h[i];
-        h[i] = h[worst];
-        h[worst] = t;
-        i = worst;
+// The k best logits, sorted best first (ilm_topk: lower id on ties, NaN last), as candidates
+// with NaN logits counted as -inf.
+static int select_top_k(ilm_sampler *s, const float *logits, int n, int k) {
+    k = ilm_topk(logits, n, k, s->topk_idx);
+    for (int i = 0; i < k; i++) {
+        int id = s->topk_idx[i];
+        s->cand[i] = (candidate){id, isnan(logits[id]) ? -INFINITY : logits[id], 0};
     }
-}
-
-// The k best logits, sorted best first: O(n log k), one pass over the row.
-static int select_top_k(candidate *c, const float *logits, int n, int k) {
-    for (int i = 0; i < k; i++) c[i] = (candidate){i, isnan(logits[i]) ? -INFINITY : logits[i], 0};
-    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(c, k, i);
-    // Ids arrive in increasing order, so an equal logit is never better: strict > suffices.
-    for (int i = k; i < n; i++) {
-        if (logits[i] > c[0].logit) {
-            c[0] = (candidate){i, logits[i], 0};
-            heap_sift_down(c, k, 0);
-        }
-    }
-    qsort(c, (size_t)k, sizeof *c, cand_cmp);
     return k;
 }
 
@@ -254,7 +224,7 @@ static int final_candidates(ilm_sampler *s, const float *logits, int n, double *
 
     if (p->top_k > 0 && p->top_k < n) {
         // ---- top-k, then temperature softmax over the k, then top-p / min-p on the sorted k
-        n_c = select_top_k(c, logits, n, p->top_k);
+        n_c = select_top_k(s, logits, n, p->top_k);
         const float best = c[0].logit;
         if (!isfinite(best)) {  // no finite logit to measure from: degenerate row
             c[0].weight = 1.0f;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/topk.h"  // ilm_argmax: greedy choice
 #include "base/util.h"
 
 typedef struct {
@@ -25,6 +26,7 @@ typedef struct {
     uint64_t rng[4];    // xoshiro256** state
     // Scratch reused across calls: (id, logit, weight) of the candidates that survive the filters.
     struct ilm_sampler_candidate *cand;
+    int *topk_idx;      // ilm_topk's output, [cand_cap]
     int cand_cap;
 } ilm_sampler;
 
@@ -35,8 +37,6 @@ void ilm_sampler_free(ilm_sampler *s);
 void ilm_sampler_reseed(ilm_sampler *s, uint64_t seed);
 // Allocates the scratch for a vocabulary up front, so the per-token calls never allocate.
 int ilm_sampler_reserve(ilm_sampler *s, int n_vocab, ilm_err *err);
-// Greedy choice: the lowest id among the maxima; NaN never wins; an all -inf/NaN row gives 0.
-int32_t ilm_argmax(const float *x, int n);
 
 bool ilm_sampler_is_greedy(const ilm_sampler *s);
 

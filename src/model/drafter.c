@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/forward.h"
+#include "base/topk.h"
+#include "model/layer.h"
 #include "runtime/matmul.h"
-#include "gen/sampler.h"
 #include "runtime/threadpool.h"
 
 #define DRAFT_MAX_LAYERS 16
@@ -366,12 +366,63 @@ static void candidates_task_fn(void *ctx, int ith, int nth) {
     }
 }
 
+// Centroid head (§4.4): the top_k best centroids of c = W_centroids · y, exact logits for their
+// tokens, every other token min − 1. Returns the argmax (lowest id on ties).
+static int32_t centroid_head(ilm_drafter *d, float *conf, float *logits) {
+    mm(d, &d->centroids, d->y, d->cscore);
+    int *selc = d->selc;
+    ilm_topk(d->cscore, d->n_centroids, d->top_k, selc);  // best first: the candidates' order
+    // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
+    // 32 x 128 candidates of 256 elements)
+    if ((size_t)d->top_k * (size_t)d->bucket * (size_t)d->H >= DRAFT_CAND_MACS_PER_DISPATCH)
+        ilm_pool_run(d->pool, candidates_task_fn, d);
+    else candidates_task_fn(d, 0, 1);
+    float lmin = INFINITY, lmax = -INFINITY;
+    int ncand = d->top_k * d->bucket;
+    int32_t best = -1;
+    for (int k = 0; k < d->top_k; k++)
+        for (int j = 0; j < d->bucket; j++) {
+            int32_t tk = d->bucket_tokens[selc[k] * d->bucket + j];
+            float s = d->cand[k * d->bucket + j];
+            if (s < lmin) lmin = s;
+            if (s > lmax || (s == lmax && tk < best)) {
+                lmax = s;
+                best = tk;
+            }
+        }
+    double sum = 0;
+    for (int c = 0; c < ncand; c++) sum += exp((double)d->cand[c] - lmax);
+    sum += (double)(d->V - ncand) * exp((double)lmin - 1.0 - lmax);
+    if (conf) *conf = (float)(1.0 / sum);
+    if (logits) {
+        for (int i = 0; i < d->V; i++) logits[i] = lmin - 1.0f;
+        for (int k = 0; k < d->top_k; k++)
+            for (int j = 0; j < d->bucket; j++)
+                logits[d->bucket_tokens[selc[k] * d->bucket + j]] = d->cand[k * d->bucket + j];
+    }
+    return best;
+}
+
+// Full tied head (§4.4): logits = E_draft · y over all V tokens. Returns the argmax.
+static int32_t tied_head(ilm_drafter *d, float *conf, float *logits) {
+    float *lg = d->logits;
+    mm(d, &d->embd, d->y, lg);
+    int32_t best = ilm_argmax(lg, d->V);
+    if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
+        memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
+        ilm_k->softmax(d->probs, d->V);
+        *conf = d->probs[best];
+    }
+    if (logits) memcpy(logits, lg, sizeof(float) * (size_t)d->V);
+    return best;
+}
+
 int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
                          float *conf, float *logits) {
     const ilm_model *t = d->t;
     const int H = d->H, Ht = d->Ht;
-    // x = W_pre · concat(E_target[tok]·sqrt(H_t), g)     (embedding first, §4.2)
-    ilm_fwd_embed(t, tok, d->xin);
+    // x = W_pre · concat(E_target[tok]·sqrt(H_t), g)  [H]    (embedding first, §4.2)
+    ilm_embed_token(t, tok, d->xin);
     memcpy(d->xin + Ht, g, sizeof(float) * (size_t)Ht);
     mm(d, &d->pre, d->xin, d->x);
     ilm_rope_table(d->cs_swa, pos, t->n_rot_swa, t->rope_base_swa, NULL);
@@ -383,84 +434,31 @@ int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const fl
         const int nh = ly->n_head;
         const int n_rot = ly->sliding ? t->n_rot_swa : t->n_rot_full;
         const float *cs = ly->sliding ? d->cs_swa : d->cs_full;
-        ilm_k->rmsnorm(d->a, d->x, ly->attn_norm, H, d->eps);
-        mm(d, &ly->wq, d->a, d->q);
-        // Q-only attention over the verifier's cache (§4.3), heads on the pool once the
-        // visible span makes a head's work outweigh a dispatch (~1 µs)
+        ilm_k->rmsnorm(d->a, d->x, ly->attn_norm, H, d->eps);        // a = RMSNorm(x, attn_norm) [H]
+        mm(d, &ly->wq, d->a, d->q);                                   // q = W_q · a [nh·hd]
+        // per head q = RoPE(RMSNorm(q, q_norm)), att = attention over the verifier's cache
+        // (§4.3) [nh·hd]; heads on the pool once the visible span makes a head's work outweigh a
+        // dispatch (~1 µs)
         heads_task ht = {d, kv, ly, pos, hi, window, n_rot, cs};
         const int span = ly->sliding && hi + 1 > window ? window : hi + 1;
         if (span * nh >= DRAFT_KEYS_PER_DISPATCH) ilm_pool_run(d->pool, heads_task_fn, &ht);
         else heads_task_fn(&ht, 0, 1);
-        mm(d, &ly->wo, d->att, d->o);
-        ilm_k->rmsnorm(d->o, d->o, ly->post_attn_norm, H, d->eps);
-        for (int i = 0; i < H; i++) d->x[i] += d->o[i];
-        ilm_k->rmsnorm(d->a, d->x, ly->ffn_norm, H, d->eps);
+        mm(d, &ly->wo, d->att, d->o);                                 // o = W_o · att [H]
+        ilm_add_normed(d->x, d->o, ly->post_attn_norm, H, d->eps);   // x += RMSNorm(o, post_attention_norm)
+        ilm_k->rmsnorm(d->a, d->x, ly->ffn_norm, H, d->eps);         // a = RMSNorm(x, ffn_norm)
         const ilm_weight *ws[2] = {&ly->gate, &ly->up};
         float *ys[2] = {d->gbuf, d->ubuf};
         int ld[2] = {ly->n_ff, ly->n_ff};
-        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, 1);
-        ilm_k->geglu(d->gbuf, d->gbuf, d->ubuf, ly->n_ff);
-        mm(d, &ly->down, d->gbuf, d->o);
-        ilm_k->rmsnorm(d->o, d->o, ly->post_ffw_norm, H, d->eps);
-        for (int i = 0; i < H; i++) d->x[i] = (d->x[i] + d->o[i]) * ly->out_scale;
+        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, 1);  // gate, up [F]
+        ilm_k->geglu(d->gbuf, d->gbuf, d->ubuf, ly->n_ff);           // gate = gelu(gate) ⊙ up
+        mm(d, &ly->down, d->gbuf, d->o);                              // o = W_down · gate [H]
+        ilm_add_normed(d->x, d->o, ly->post_ffw_norm, H, d->eps);    // x += RMSNorm(o, post_ffw_norm)
+        for (int i = 0; i < H; i++) d->x[i] *= ly->out_scale;        // x *= layer_output_scale
     }
-    ilm_k->rmsnorm(d->y, d->x, d->out_norm, H, d->eps);
-    if (g_next) mm(d, &d->post, d->y, g_next);
+    ilm_k->rmsnorm(d->y, d->x, d->out_norm, H, d->eps);              // y = RMSNorm(x, output_norm)
+    if (g_next) mm(d, &d->post, d->y, g_next);                        // g_next = W_post · y [H_t]
     // Head: no softcap on draft logits (§4.2).
-    int32_t best = 0;
-    float *lg = d->logits;
-    if (d->n_centroids) {
-        // §4.4: top-k centroids, exact logits for their tokens, everything else min - 1.
-        mm(d, &d->centroids, d->y, d->cscore);
-        int *selc = d->selc;
-        for (int k = 0; k < d->top_k; k++) {
-            int b = -1;
-            for (int c = 0; c < d->n_centroids; c++) {
-                bool taken = false;
-                for (int j = 0; j < k; j++) taken |= selc[j] == c;
-                if (!taken && (b < 0 || d->cscore[c] > d->cscore[b])) b = c;
-            }
-            selc[k] = b;
-        }
-        // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
-        // 32 x 128 candidates of 256 elements)
-        if ((size_t)d->top_k * (size_t)d->bucket * (size_t)H >= DRAFT_CAND_MACS_PER_DISPATCH)
-            ilm_pool_run(d->pool, candidates_task_fn, d);
-        else candidates_task_fn(d, 0, 1);
-        float lmin = INFINITY, lmax = -INFINITY;
-        int ncand = d->top_k * d->bucket;
-        best = -1;
-        for (int k = 0; k < d->top_k; k++)
-            for (int j = 0; j < d->bucket; j++) {
-                int32_t tk = d->bucket_tokens[selc[k] * d->bucket + j];
-                float s = d->cand[k * d->bucket + j];
-                if (s < lmin) lmin = s;
-                if (s > lmax || (s == lmax && tk < best)) {
-                    lmax = s;
-                    best = tk;
-                }
-            }
-        double sum = 0;
-        for (int c = 0; c < ncand; c++) sum += exp((double)d->cand[c] - lmax);
-        sum += (double)(d->V - ncand) * exp((double)lmin - 1.0 - lmax);
-        if (conf) *conf = (float)(1.0 / sum);
-        if (logits) {
-            for (int i = 0; i < d->V; i++) logits[i] = lmin - 1.0f;
-            for (int k = 0; k < d->top_k; k++)
-                for (int j = 0; j < d->bucket; j++)
-                    logits[d->bucket_tokens[selc[k] * d->bucket + j]] = d->cand[k * d->bucket + j];
-        }
-        return best;
-    }
-    mm(d, &d->embd, d->y, lg);
-    best = ilm_argmax(lg, d->V);
-    if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
-        memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
-        ilm_k->softmax(d->probs, d->V);
-        *conf = d->probs[best];
-    }
-    if (logits) memcpy(logits, lg, sizeof(float) * (size_t)d->V);
-    return best;
+    return d->n_centroids ? centroid_head(d, conf, logits) : tied_head(d, conf, logits);
 }
 
 int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float *g0, int pos, int n, float p_min,

@@ -35,10 +35,3 @@ typedef struct {
 // logits [n_want][n_vocab] (final softcap applied; may be NULL) and the final-normed hidden
 // state [n_want][n_embd] (the MTP drafter's conditioning vector; may be NULL).
 int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *logits, float *hidden, ilm_err *err);
-
-// Pieces the drafter reuses (drafter.c): the token embedding row scaled by sqrt(H),
-// RoPE tables, and attention of one query head over a cache.
-void ilm_fwd_embed(const ilm_model *m, int32_t tok, float *out);
-void ilm_rope_table(float *cs, int pos, int n_rot, float base, const float *freq_div);
-void ilm_attend_head(const ilm_kv *kv, int layer, int kv_head, int hd, bool sliding, int window, int pos,
-                     int n_visible, const float *q, float *scores, float *out);
