@@ -5,6 +5,8 @@
 // results are bit-identical to simd/scalar.c. int8 dots: vpmaddubsw + vpmaddwd, with the
 // abs/sign trick for Q8_0 (|w| unsigned, a·sign(w) signed; both within ±127, no int16
 // saturation) and unsigned nibbles for Q4_0 (corrected by -8·Σa from the activation block).
+// mm_q8 / mm_f32 are the tile driver of simd/tile.h over this file's tile tables
+// (mm_q8_tiles: 1 group x 1..4 columns; mm_f32_tiles: 1..2 groups x 1..4 columns).
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -14,10 +16,10 @@
 #include "kernels.h"
 #include "pack.h"
 #include "scalar.h"
+#include "tile.h"
 #include "x86_math.h"
 
 #define ROWS 8       // interleave: one __m256 of f32 = 8 output rows
-#define COLS 4       // activation columns per tile: 4 accumulators + temporaries fit in 16 ymm
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define PREFETCH_BLOCKS 32  // quant blocks ahead in a packed group's stream
 
@@ -36,6 +38,12 @@ ALWAYS_INLINE void store_rows(float *y, __m256 v, int valid) {
         _mm256_storeu_ps(t, v);
         memcpy(y, t, (size_t)valid * sizeof(float));
     }
+}
+
+// Writes a tile's acc[i][t] (group i, column t) to its place in y.
+ALWAYS_INLINE void store_tile(const ilm_tile *tl, int ng, int nc, __m256 (*acc)[ILM_TILE_COLS]) {
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++) store_rows(tl->y + (size_t)t * tl->ldy + i * ROWS, acc[i][t], tl->valid - i * ROWS);
 }
 
 // 4 activation bytes broadcast to every 32-bit lane (one row's 4-byte chunk per lane).
@@ -67,7 +75,7 @@ ALWAYS_INLINE void q8_0_group(const char *grp, const uint16_t *scales, int nb, c
     for (int b = 0; b < nb; b++) {
         const __m256i *q = (const __m256i *)(grp + (size_t)b * 32 * ROWS);
         prefetch_ahead(q, 32 * ROWS);
-        __m256i isum[COLS];
+        __m256i isum[ILM_TILE_COLS];
 #pragma GCC unroll 4
         for (int t = 0; t < nc; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
@@ -100,7 +108,7 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
         const __m256i *q = (const __m256i *)(grp + (size_t)b * 16 * ROWS);
         prefetch_ahead(q, 16 * ROWS);
         // int16 lanes: 8 vpmaddubsw results of |2·15·127| each stay below 32767.
-        __m256i s16[COLS];
+        __m256i s16[ILM_TILE_COLS];
 #pragma GCC unroll 4
         for (int t = 0; t < nc; t++) s16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -127,29 +135,20 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
     }
 }
 
+// One tile: one group of 8 rows x nc columns (4 accumulators + temporaries fit in 16 ymm).
+ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
+    const int nb = tl->K / ILM_QK;
+    const uint16_t *scales = pk_scales(tl->grp, tl->type, tl->K, ROWS);
+    __m256 acc[1][ILM_TILE_COLS];
+    if (tl->type == ILM_TYPE_Q4_0) q4_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
+    else q8_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
+    store_tile(tl, ng, nc, acc);
+}
+ILM_TILES_1x4(mm_q8_tiles, mm_q8_tile)
+
 static void avx2_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
-    const int nb = w->cols / ILM_QK;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, w->cols, ROWS);
-    for (int g = r0 / ROWS; g * ROWS < rend; g++) {
-        const char *grp = (const char *)w->data + (size_t)g * gbytes;
-        const uint16_t *scales = pk_scales(grp, w->type, w->cols, ROWS);
-        const int valid = rend - g * ROWS;
-        for (int c0 = 0; c0 < n; c0 += COLS) {
-            const int nc = n - c0 < COLS ? n - c0 : COLS;
-            const ilm_q8a *xc = x + (size_t)c0 * nb;
-            __m256 acc[COLS];
-            // Constant nc per call site, so the column loops unroll into registers.
-#define CASE(N)                                                                         \
-    case N:                                                                             \
-        if (w->type == ILM_TYPE_Q4_0) q4_0_group(grp, scales, nb, xc, nb, N, acc);      \
-        else q8_0_group(grp, scales, nb, xc, nb, N, acc);                              \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int t = 0; t < nc; t++) store_rows(y + (size_t)(c0 + t) * ldy + g * ROWS, acc[t], valid);
-        }
-    }
+    ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x,
+                   (size_t)(w->cols / ILM_QK) * sizeof *x, n, y, ldy);
 }
 
 // ---- any weights x f32 activations --------------------------------------------------------
@@ -170,7 +169,7 @@ ALWAYS_INLINE __m256 float_weights(int type, const char *grp, int k) {
 
 // ng groups (of 8 rows) x nc columns; per lane a sequential fma chain over k, as in scalar.
 ALWAYS_INLINE void f32_float_tile(int type, const char *const *grp, int ng, int K, const float *x,
-                                  int nc, __m256 (*acc)[COLS]) {
+                                  int nc, __m256 (*acc)[ILM_TILE_COLS]) {
     for (int k = 0; k < K; k++) {
         __m256 wv[2];
         for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
@@ -183,7 +182,7 @@ ALWAYS_INLINE void f32_float_tile(int type, const char *const *grp, int ng, int 
 
 // Quantized weights dequantized exactly ((q-8)·d, q·d) in the lanes, then the same chain.
 ALWAYS_INLINE void f32_quant_tile(int type, const char *const *grp, int ng, int K, const float *x,
-                                  int nc, __m256 (*acc)[COLS]) {
+                                  int nc, __m256 (*acc)[ILM_TILE_COLS]) {
     const int nb = K / ILM_QK;
     const size_t qb = pk_quant_block_bytes(type, ROWS);
     for (int b = 0; b < nb; b++) {
@@ -231,45 +230,26 @@ ALWAYS_INLINE void f32_quant_tile(int type, const char *const *grp, int ng, int 
     }
 }
 
-ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, const float *x, int nc,
-                            __m256 (*acc)[COLS]) {
+// One tile of a constant type: ng groups of 8 rows x nc columns. Two groups give 2·nc
+// independent fma chains to hide the fma latency.
+ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    __m256 acc[2][ILM_TILE_COLS];
     for (int i = 0; i < ng; i++)
         for (int t = 0; t < nc; t++) acc[i][t] = _mm256_setzero_ps();
-    switch (type) {
-    case ILM_TYPE_F32: f32_float_tile(ILM_TYPE_F32, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_F16: f32_float_tile(ILM_TYPE_F16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_BF16: f32_float_tile(ILM_TYPE_BF16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q4_0: f32_quant_tile(ILM_TYPE_Q4_0, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q8_0: f32_quant_tile(ILM_TYPE_Q8_0, grp, ng, K, x, nc, acc); break;
-    default: break;
-    }
+    if (type == ILM_TYPE_Q4_0 || type == ILM_TYPE_Q8_0) f32_quant_tile(type, grp, ng, tl->K, tl->x, nc, acc);
+    else f32_float_tile(type, grp, ng, tl->K, tl->x, nc, acc);
+    store_tile(tl, ng, nc, acc);
 }
 
-// Two groups at a time give 2·nc independent fma chains to hide the fma latency.
+ALWAYS_INLINE void mm_f32_tile(const ilm_tile *tl, int ng, int nc) {
+    switch (tl->type) { ILM_TILE_TYPE_CASES(f32_tile, tl, ng, nc) default: break; }
+}
+ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
+
 static void avx2_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
-    const int K = w->cols;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, K, ROWS);
-    const int g_end = (rend + ROWS - 1) / ROWS;
-    for (int g = r0 / ROWS; g < g_end; g += 2) {
-        const int ng = g_end - g >= 2 ? 2 : 1;
-        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
-                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
-        for (int c0 = 0; c0 < n; c0 += COLS) {
-            const int nc = n - c0 < COLS ? n - c0 : COLS;
-            __m256 acc[2][COLS];
-#define CASE(N)                                                                      \
-    case N:                                                                          \
-        if (ng == 2) f32_tile(w->type, grp, 2, K, x + (size_t)c0 * K, N, acc);       \
-        else f32_tile(w->type, grp, 1, K, x + (size_t)c0 * K, N, acc);               \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int i = 0; i < ng; i++)
-                for (int t = 0; t < nc; t++)
-                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
-        }
-    }
+    ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
+                   n, y, ldy);
 }
 
 // ---- activation quantization --------------------------------------------------------------

@@ -8,6 +8,8 @@
 //    unsigned and are corrected by -8·Σa.
 //  * plain AVX-512 (Skylake-SP): vpmaddubsw + vpmaddwd; for Q8_0 |w| (unsigned) times a with
 //    w's sign applied through a mask (AVX-512 has no vpsignb).
+// mm_q8 / mm_f32 are the tile driver of simd/tile.h over the tables mm_q8_tiles and
+// mm_f32_tiles (1..2 groups x 1..4 columns each).
 // Attention: 512-bit here (masked tails). Activation quantization, elementwise ops: the AVX2
 // versions (simd/avx2.h).
 #include <immintrin.h>
@@ -17,11 +19,10 @@
 #include "kernels.h"
 #include "pack.h"
 #include "scalar.h"
+#include "tile.h"
 
 #define ROWS 16
 #define PREFETCH_BLOCKS 32  // quant blocks ahead in each group's stream
-#define QCOLS 4   // columns per mm_q8 tile, times 2 row groups (8 accumulators + 8 int sums)
-#define FCOLS 4   // columns per mm_f32 tile, times 2 row groups
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 static size_t avx512_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
@@ -33,6 +34,12 @@ static void avx512_pack(int type, const void *src, int rows, int K, void *dst, i
 ALWAYS_INLINE void store_rows(float *y, __m512 v, int valid) {
     if (valid >= ROWS) _mm512_storeu_ps(y, v);
     else _mm512_mask_storeu_ps(y, (__mmask16)((1u << valid) - 1), v);
+}
+
+// Writes a tile's acc[i][t] (group i, column t) to its place in y.
+ALWAYS_INLINE void store_tile(const ilm_tile *tl, int ng, int nc, __m512 (*acc)[ILM_TILE_COLS]) {
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++) store_rows(tl->y + (size_t)t * tl->ldy + i * ROWS, acc[i][t], tl->valid - i * ROWS);
 }
 
 ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
@@ -47,7 +54,7 @@ ALWAYS_INLINE __m512 load_scales(const uint16_t *s) {
 
 // ---- quantized weights x Q8 activations ---------------------------------------------------
 
-// A tile is ng (1 or 2) groups of 16 rows x nc (<= QCOLS) columns: each weight vector feeds
+// A tile is ng (1 or 2) groups of 16 rows x nc (<= ILM_TILE_COLS) columns: each weight vector feeds
 // nc columns and each activation broadcast feeds ng groups, so a tile of 2 x 4 needs 0.75
 // loads per int8 dot instead of 1.125 for 1 x 8 (loads, not dots, bound the 1 x 8 tile on
 // Zen 5). The group and column loops are unrolled by force: rolled, the per-column sums
@@ -82,7 +89,7 @@ ALWAYS_INLINE void prefetch_block(const char *const *grp, int ng, size_t off, in
 
 // One 4-byte chunk c (elements 4c..4c+3 of every row) of block b into the tile's int sums.
 ALWAYS_INLINE void q8_0_chunk(const char *const *grp, int ng, int nb, const ilm_q8a *x, int nc, int b, int c,
-                              __m512i (*isum)[QCOLS]) {
+                              __m512i (*isum)[ILM_TILE_COLS]) {
     __m512i w[2];
 #pragma GCC unroll 2
     for (int i = 0; i < ng; i++) w[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 32 * ROWS) + c);
@@ -112,10 +119,10 @@ ALWAYS_INLINE void q8_0_chunk(const char *const *grp, int ng, int nb, const ilm_
 }
 
 ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
-                             const ilm_q8a *x, int nc, __m512 (*acc)[QCOLS]) {
+                             const ilm_q8a *x, int nc, __m512 (*acc)[ILM_TILE_COLS]) {
     FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m512i isum[2][QCOLS];
+        __m512i isum[2][ILM_TILE_COLS];
         // VNNI: weights were packed as q+128, so start from -128·Σa and end at Σq·a
         FOR_TILE(i, t) isum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-128 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
         // Chunks unrolled (Zen 5, 2 threads, 80 MB of 2560 x 640 Q8_0): rolled, one column
@@ -124,7 +131,7 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
         if (nc == 1) {
             // One column: two dot chains per group (even and odd chunks), else the VPDPBUSD
             // latency bounds the loop. Integer sums, so the split changes no result.
-            __m512i odd[2][QCOLS];
+            __m512i odd[2][ILM_TILE_COLS];
 #pragma GCC unroll 2
             for (int i = 0; i < ng; i++) odd[i][0] = _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -152,12 +159,12 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
 }
 
 ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
-                             const ilm_q8a *x, int nc, __m512 (*acc)[QCOLS]) {
+                             const ilm_q8a *x, int nc, __m512 (*acc)[ILM_TILE_COLS]) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         // VNNI: int32 sums from -8·Σa, ending at Σ(q-8)·a; otherwise int16 (8 x |2·15·127| < 32767)
-        __m512i sum[2][QCOLS];
+        __m512i sum[2][ILM_TILE_COLS];
         prefetch_block(grp, ng, (size_t)b * 16 * ROWS, 16 * ROWS);
         FOR_TILE(i, t) sum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-8 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
         CHUNKS_UNROLLED_GCC
@@ -203,38 +210,20 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
     }
 }
 
+// One tile: ng groups of 16 rows x nc columns.
+ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const uint16_t *scales[2] = {pk_scales(grp[0], tl->type, tl->K, ROWS), pk_scales(grp[1], tl->type, tl->K, ROWS)};
+    __m512 acc[2][ILM_TILE_COLS];
+    if (tl->type == ILM_TYPE_Q4_0) q4_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
+    else q8_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
+    store_tile(tl, ng, nc, acc);
+}
+ILM_TILES_2x4(mm_q8_tiles, mm_q8_tile)
+
 static void avx512_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
-    const int nb = w->cols / ILM_QK;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, w->cols, ROWS);
-    const int g_end = (rend + ROWS - 1) / ROWS;
-    for (int g = r0 / ROWS; g < g_end; g += 2) {
-        const int ng = g_end - g >= 2 ? 2 : 1;
-        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
-                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
-        const uint16_t *scales[2] = {pk_scales(grp[0], w->type, w->cols, ROWS), pk_scales(grp[1], w->type, w->cols, ROWS)};
-        for (int c0 = 0; c0 < n; c0 += QCOLS) {
-            const int nc = n - c0 < QCOLS ? n - c0 : QCOLS;
-            const ilm_q8a *xc = x + (size_t)c0 * nb;
-            __m512 acc[2][QCOLS];
-            // Constant ng and nc per call site, so the tile loops unroll into registers.
-#define CASE(N)                                                                                  \
-    case N:                                                                                      \
-        if (w->type == ILM_TYPE_Q4_0) {                                                          \
-            if (ng == 2) q4_0_tile(grp, scales, 2, nb, xc, N, acc);                              \
-            else q4_0_tile(grp, scales, 1, nb, xc, N, acc);                                      \
-        } else {                                                                                 \
-            if (ng == 2) q8_0_tile(grp, scales, 2, nb, xc, N, acc);                              \
-            else q8_0_tile(grp, scales, 1, nb, xc, N, acc);                                      \
-        }                                                                                        \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int i = 0; i < ng; i++)
-                for (int t = 0; t < nc; t++)
-                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
-        }
-    }
+    ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x,
+                   (size_t)(w->cols / ILM_QK) * sizeof *x, n, y, ldy);
 }
 
 // ---- any weights x f32 activations --------------------------------------------------------
@@ -267,8 +256,13 @@ ALWAYS_INLINE __m512 quant_weights(int type, __m512i v, int shift, __m512 dw) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(q), dw);
 }
 
-ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, const float *x, int nc,
-                            __m512 (*acc)[FCOLS]) {
+// One tile of a constant type: ng groups of 16 rows x nc columns, per lane the scalar fma
+// chain over k.
+ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const int K = tl->K;
+    const float *x = tl->x;
+    __m512 acc[2][ILM_TILE_COLS];
     for (int i = 0; i < ng; i++)
         for (int t = 0; t < nc; t++) acc[i][t] = _mm512_setzero_ps();
     if (type == ILM_TYPE_F32 || type == ILM_TYPE_F16 || type == ILM_TYPE_BF16) {
@@ -280,6 +274,7 @@ ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, con
                 for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
             }
         }
+        store_tile(tl, ng, nc, acc);
         return;
     }
     // Q4_0: chunk c holds elements 4c.. (low nibbles) and 16+4c.. (high); Q8_0: 4c..
@@ -305,44 +300,17 @@ ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, con
             }
         }
     }
+    store_tile(tl, ng, nc, acc);
 }
 
-ALWAYS_INLINE void f32_tile_typed(int type, const char *const *grp, int ng, int K, const float *x, int nc,
-                                  __m512 (*acc)[FCOLS]) {
-    switch (type) {
-    case ILM_TYPE_F32: f32_tile(ILM_TYPE_F32, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_F16: f32_tile(ILM_TYPE_F16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_BF16: f32_tile(ILM_TYPE_BF16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q4_0: f32_tile(ILM_TYPE_Q4_0, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q8_0: f32_tile(ILM_TYPE_Q8_0, grp, ng, K, x, nc, acc); break;
-    default: break;
-    }
+ALWAYS_INLINE void mm_f32_tile(const ilm_tile *tl, int ng, int nc) {
+    switch (tl->type) { ILM_TILE_TYPE_CASES(f32_tile, tl, ng, nc) default: break; }
 }
+ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
 
 static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
-    const int K = w->cols;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, K, ROWS);
-    const int g_end = (rend + ROWS - 1) / ROWS;
-    for (int g = r0 / ROWS; g < g_end; g += 2) {
-        const int ng = g_end - g >= 2 ? 2 : 1;
-        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
-                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
-        for (int c0 = 0; c0 < n; c0 += FCOLS) {
-            const int nc = n - c0 < FCOLS ? n - c0 : FCOLS;
-            __m512 acc[2][FCOLS];
-#define CASE(N)                                                                            \
-    case N:                                                                                \
-        if (ng == 2) f32_tile_typed(w->type, grp, 2, K, x + (size_t)c0 * K, N, acc);       \
-        else f32_tile_typed(w->type, grp, 1, K, x + (size_t)c0 * K, N, acc);               \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int i = 0; i < ng; i++)
-                for (int t = 0; t < nc; t++)
-                    store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
-        }
-    }
+    ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
+                   n, y, ldy);
 }
 
 // ---- attention ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // Graviton 1). simd/neondot.c reuses everything here except the int8 dot product.
 //
 // Matrix products use the 4-row interleaved layout of simd/pack.h (lanes = output rows)
-// and are bit-identical to simd/scalar.c (kernels.h contract). exp/tanh are Cephes-style
+// and are bit-identical to simd/scalar.c (kernels.h contract); mm_f32 is the tile driver of
+// simd/tile.h over mm_f32_tiles (1..2 groups x 1..4 columns). exp/tanh are Cephes-style
 // polynomials, the same as simd/x86_math.h.
 #include <arm_neon.h>
 #include <math.h>
@@ -19,7 +20,6 @@
 #include "neon_mm_q8.h"
 
 #define ROWS ILM_NEON_ROWS
-#define FCOLS 4
 
 size_t ilm_neon_packed_size(int type, int rows, int K) { return pk_packed_size(type, rows, K, ROWS); }
 
@@ -52,8 +52,13 @@ ALWAYS_INLINE float32x4_t quant_weights(int type, uint32x4_t v, int shift, float
     return vmulq_f32(vcvtq_f32_s32(q), dw);
 }
 
-ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, const float *x, int nc,
-                            float32x4_t (*acc)[FCOLS]) {
+// One tile of a constant type: ng groups of 4 rows x nc columns, per lane the scalar fma
+// chain over k. Two groups x 4 columns: 8 independent chains hide the fma latency.
+ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const int K = tl->K;
+    const float *x = tl->x;
+    float32x4_t acc[2][ILM_TILE_COLS];
     for (int i = 0; i < ng; i++)
         for (int t = 0; t < nc; t++) acc[i][t] = vdupq_n_f32(0.0f);
     if (type == ILM_TYPE_F32 || type == ILM_TYPE_F16 || type == ILM_TYPE_BF16) {
@@ -65,6 +70,7 @@ ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, con
                 for (int i = 0; i < ng; i++) acc[i][t] = vfmaq_n_f32(acc[i][t], wv[i], xv);
             }
         }
+        q8_store_tile(tl, ng, nc, acc);
         return;
     }
     const int nb = K / ILM_QK, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8, nhalves = type == ILM_TYPE_Q4_0 ? 2 : 1;
@@ -90,45 +96,17 @@ ALWAYS_INLINE void f32_tile(int type, const char *const *grp, int ng, int K, con
             }
         }
     }
+    q8_store_tile(tl, ng, nc, acc);
 }
 
-ALWAYS_INLINE void f32_tile_typed(int type, const char *const *grp, int ng, int K, const float *x, int nc,
-                                  float32x4_t (*acc)[FCOLS]) {
-    switch (type) {
-    case ILM_TYPE_F32: f32_tile(ILM_TYPE_F32, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_F16: f32_tile(ILM_TYPE_F16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_BF16: f32_tile(ILM_TYPE_BF16, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q4_0: f32_tile(ILM_TYPE_Q4_0, grp, ng, K, x, nc, acc); break;
-    case ILM_TYPE_Q8_0: f32_tile(ILM_TYPE_Q8_0, grp, ng, K, x, nc, acc); break;
-    default: break;
-    }
+ALWAYS_INLINE void mm_f32_tile(const ilm_tile *tl, int ng, int nc) {
+    switch (tl->type) { ILM_TILE_TYPE_CASES(f32_tile, tl, ng, nc) default: break; }
 }
+ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
 
-// Two groups x up to 4 columns: 8 independent fma chains hide the fma latency.
 void ilm_neon_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
-    const int K = w->cols;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, K, ROWS);
-    const int g_end = (rend + ROWS - 1) / ROWS;
-    for (int g = r0 / ROWS; g < g_end; g += 2) {
-        const int ng = g_end - g >= 2 ? 2 : 1;
-        const char *grp[2] = {(const char *)w->data + (size_t)g * gbytes,
-                              (const char *)w->data + (size_t)(g + ng - 1) * gbytes};
-        for (int c0 = 0; c0 < n; c0 += FCOLS) {
-            const int nc = n - c0 < FCOLS ? n - c0 : FCOLS;
-            float32x4_t acc[2][FCOLS];
-#define CASE(N)                                                                            \
-    case N:                                                                                \
-        if (ng == 2) f32_tile_typed(w->type, grp, 2, K, x + (size_t)c0 * K, N, acc);       \
-        else f32_tile_typed(w->type, grp, 1, K, x + (size_t)c0 * K, N, acc);               \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int i = 0; i < ng; i++)
-                for (int t = 0; t < nc; t++)
-                    q8_store_rows(y + (size_t)(c0 + t) * ldy + (g + i) * ROWS, acc[i][t], rend - (g + i) * ROWS);
-        }
-    }
+    ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
+                   n, y, ldy);
 }
 
 // ---- activation quantization --------------------------------------------------------------

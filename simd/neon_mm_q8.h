@@ -5,15 +5,16 @@
 // Layout: simd/pack.h with 4 rows per group, so a 16-byte load holds 4 quant bytes of each
 // of the 4 rows and lanes are output rows. Per block each lane gets the exact integer dot
 // and then acc = fma(dw·da, (float)isum, acc), the scalar order: bit-identical results.
+// NEON_MM_Q8 is the tile driver of simd/tile.h over mm_q8_tiles (1 group x 1..4 columns).
 #include <arm_neon.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "neon.h"
 #include "pack.h"
+#include "tile.h"
 
 #define QROWS ILM_NEON_ROWS
-#define QCOLS 4
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 ALWAYS_INLINE int8x16_t q8_bcast4(const int8_t *p) {
@@ -52,11 +53,18 @@ ALWAYS_INLINE void q8_store_rows(float *y, float32x4_t v, int valid) {
     }
 }
 
+// Writes a tile's acc[i][t] (group i, column t) to its place in y.
+ALWAYS_INLINE void q8_store_tile(const ilm_tile *tl, int ng, int nc, float32x4_t (*acc)[ILM_TILE_COLS]) {
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++)
+            q8_store_rows(tl->y + (size_t)t * tl->ldy + i * QROWS, acc[i][t], tl->valid - i * QROWS);
+}
+
 ALWAYS_INLINE void q8_group(int type, const char *grp, const uint16_t *scales, int nb, const ilm_q8a *x, int nc,
                             float32x4_t *acc) {
     for (int t = 0; t < nc; t++) acc[t] = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
-        q8_isum isum[QCOLS];
+        q8_isum isum[ILM_TILE_COLS];
         for (int t = 0; t < nc; t++) q8_isum_zero(&isum[t]);
         if (type == ILM_TYPE_Q8_0) {
             const int8_t *q = (const int8_t *)grp + (size_t)b * 32 * QROWS;
@@ -88,25 +96,17 @@ ALWAYS_INLINE void q8_group(int type, const char *grp, const uint16_t *scales, i
     }
 }
 
+// One tile: one group of 4 rows x nc columns.
+ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
+    const uint16_t *scales = pk_scales(tl->grp, tl->type, tl->K, QROWS);
+    float32x4_t acc[1][ILM_TILE_COLS];
+    if (tl->type == ILM_TYPE_Q4_0) q8_group(ILM_TYPE_Q4_0, tl->grp, scales, tl->K / ILM_QK, tl->x, nc, acc[0]);
+    else q8_group(ILM_TYPE_Q8_0, tl->grp, scales, tl->K / ILM_QK, tl->x, nc, acc[0]);
+    q8_store_tile(tl, ng, nc, acc);
+}
+ILM_TILES_1x4(mm_q8_tiles, mm_q8_tile)
+
 static void NEON_MM_Q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
-    const int nb = w->cols / ILM_QK;
-    const int rend = r1 < w->rows ? r1 : w->rows;
-    const size_t gbytes = pk_group_bytes(w->type, w->cols, QROWS);
-    for (int g = r0 / QROWS; g * QROWS < rend; g++) {
-        const char *grp = (const char *)w->data + (size_t)g * gbytes;
-        const uint16_t *scales = pk_scales(grp, w->type, w->cols, QROWS);
-        for (int c0 = 0; c0 < n; c0 += QCOLS) {
-            const int nc = n - c0 < QCOLS ? n - c0 : QCOLS;
-            const ilm_q8a *xc = x + (size_t)c0 * nb;
-            float32x4_t acc[QCOLS];
-#define CASE(N)                                                                              \
-    case N:                                                                                  \
-        if (w->type == ILM_TYPE_Q4_0) q8_group(ILM_TYPE_Q4_0, grp, scales, nb, xc, N, acc);  \
-        else q8_group(ILM_TYPE_Q8_0, grp, scales, nb, xc, N, acc);                          \
-        break;
-            switch (nc) { CASE(1) CASE(2) CASE(3) CASE(4) }
-#undef CASE
-            for (int t = 0; t < nc; t++) q8_store_rows(y + (size_t)(c0 + t) * ldy + g * QROWS, acc[t], rend - g * QROWS);
-        }
-    }
+    ilm_tile_drive(mm_q8_tiles, QROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x,
+                   (size_t)(w->cols / ILM_QK) * sizeof *x, n, y, ldy);
 }
