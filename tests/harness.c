@@ -17,6 +17,10 @@ typedef struct {
 static t_entry *t_tests;  // grows as tests register (before main)
 static int t_count, t_cap;
 static int t_cur_failures, t_cur_skipped;
+// Set when the running test asked for a fixture and there is no fixture tree at all (a clone
+// without ../shared): the test is reported skipped and its later checks are not counted.
+// A missing file inside an existing tree still fails.
+static int t_cur_no_fixtures;
 static const char *t_cur_name;
 
 // Runs from constructors, before main: a test that cannot be registered stops the run here
@@ -36,6 +40,7 @@ void t_register(const char *name, t_fn fn, const char *file) {
 }
 
 void t_fail(const char *file, int line, const char *fmt, ...) {
+    if (t_cur_no_fixtures) return;
     if (t_cur_failures < 20) {
         fprintf(stdout, "  FAIL %s:%d: %s: ", file, line, t_cur_name);
         va_list ap;
@@ -64,6 +69,13 @@ const char *t_fixture(const char *rel) {
     static int slot;
     const char *root = getenv("IRONLM_FIXTURES");
     if (!root || !*root) root = "../shared/fixtures";
+    struct stat st;
+    if (!t_cur_no_fixtures && (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        char why[300];
+        snprintf(why, sizeof why, "no fixtures at %s (set IRONLM_FIXTURES)", root);
+        t_skip(why);
+        t_cur_no_fixtures = 1;
+    }
     char *b = buf[slot++ & 7];
     snprintf(b, sizeof buf[0], "%s/%s", root, rel);
     return b;
@@ -163,6 +175,7 @@ int main(int argc, char **argv) {
         t_cur_name = t_tests[i].name;
         t_cur_failures = 0;
         t_cur_skipped = 0;
+        t_cur_no_fixtures = 0;
         t_tests[i].fn();
         if (t_cur_failures) {
             failed++;
