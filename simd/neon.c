@@ -315,22 +315,4 @@ void ilm_neon_f16_to_f32(const uint16_t *x, float *y, int n) {
     for (; i < n; i++) y[i] = ilm_f16_to_f32(x[i]);
 }
 
-const ilm_kernels ilm_kernels_neon = {
-    .name = "neon",
-    .interleave = ROWS,
-    .packed_size = ilm_neon_packed_size,
-    .pack = ilm_neon_pack,
-    .mm_q8 = neon_mm_q8,
-    .mm_f32 = ilm_neon_mm_f32,
-    .quantize_q8a = ilm_neon_quantize_q8a,
-    .attn_scores = ilm_neon_attn_scores,
-    .attn_values = ilm_neon_attn_values,
-    .rmsnorm = ilm_neon_rmsnorm,
-    .rope_neox = ilm_neon_rope_neox,
-    .softmax = ilm_neon_softmax,
-    .geglu = ilm_neon_geglu,
-    .softcap = ilm_neon_softcap,
-    .f32_to_f16 = ilm_neon_f32_to_f16,
-    .f16_to_f32 = ilm_neon_f16_to_f32,
-    .dequant_row = ilm_scalar_dequant_row,
-};
+const ilm_kernels ilm_kernels_neon = ILM_NEON_KERNELS("neon", neon_mm_q8);

@@ -23,3 +23,16 @@ void ilm_neon_geglu(float *out, const float *gate, const float *up, int n);
 void ilm_neon_softcap(float *x, int n, float cap);
 void ilm_neon_f32_to_f16(const float *x, uint16_t *y, int n);
 void ilm_neon_f16_to_f32(const uint16_t *x, float *y, int n);
+
+// The table of a NEON set around its int8 kernel MM_Q8; the rest is simd/neon.c's (and the
+// scalar dequant_row, simd/scalar.h).
+#define ILM_NEON_KERNELS(NAME, MM_Q8)                                                          \
+    {                                                                                          \
+        .name = NAME, .interleave = ILM_NEON_ROWS, .packed_size = ilm_neon_packed_size,        \
+        .pack = ilm_neon_pack, .mm_q8 = MM_Q8, .mm_f32 = ilm_neon_mm_f32,                      \
+        .quantize_q8a = ilm_neon_quantize_q8a, .attn_scores = ilm_neon_attn_scores,            \
+        .attn_values = ilm_neon_attn_values, .rmsnorm = ilm_neon_rmsnorm,                      \
+        .rope_neox = ilm_neon_rope_neox, .softmax = ilm_neon_softmax, .geglu = ilm_neon_geglu, \
+        .softcap = ilm_neon_softcap, .f32_to_f16 = ilm_neon_f32_to_f16,                        \
+        .f16_to_f32 = ilm_neon_f16_to_f32, .dequant_row = ilm_scalar_dequant_row,              \
+    }
