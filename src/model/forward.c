@@ -351,17 +351,19 @@ static void forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
 
     layer_rows r = {f, kvs, b, 0, n, NULL, NULL, NULL};
     const ilm_weight *qkv[3];
-    bool xn_q8 = false;  // whether xn's Q8 rows are in f->qa already
     for (int l = 0; l < m->n_layer; l++) {
         const ilm_layer *ly = &m->layers[l];
         r.l = l, r.ly = ly, r.next = l + 1 < m->n_layer ? ly + 1 : NULL;
 
         // ---- attention (§2.3) ----
-        // xn = RMSNorm(h, attn_norm) [n][H]; after layer 0 the previous layer's layer_end made it
-        if (l == 0) xn_q8 = for_rows_q8(&r, attn_norm, NULL, qkv, qkv_weights(ly, qkv));
+        // xn = RMSNorm(h, attn_norm) [n][H]; after layer 0 the previous layer's layer_end made it.
+        // Whoever made it also put its Q8 rows in f->qa when every one of Q/K/V takes Q8.
+        const int nqkv = qkv_weights(ly, qkv);
+        const bool xn_q8 = all_q8(f, qkv, nqkv);
+        if (l == 0) for_rows_q8(&r, attn_norm, NULL, qkv, nqkv);
         float *ys[3] = {f->q, f->k, f->v};
         int ld[3] = {f->max_q, f->max_kv, f->max_kv};
-        matmul_shared(f, qkv, ys, ld, qkv_weights(ly, qkv), f->xn, xn_q8, n);  // q [n][nh·hd]; k, v [n][nkv·hd]
+        matmul_shared(f, qkv, ys, ld, nqkv, f->xn, xn_q8, n);  // q [n][nh·hd]; k, v [n][nkv·hd]
         for_rows(&r, qk_norm_rope_store, NULL);             // q, k = RoPE(RMSNorm(·)); v = rms(v); k, v -> cache
         ilm_pool_run(f->pool, attention_pairs, &r);         // att [n][nh·hd]
         matmul(f, &ly->wo, f->att, n, f->o, H);             // o = W_o · att [n][H]
@@ -394,7 +396,7 @@ static void forward_chunk(ilm_fwd *f, ilm_kv **kvs, const ilm_batch *b, int n) {
         }
 
         // h *= layer_output_scale; the next layer's xn = RMSNorm(h, attn_norm), quantized for its Q/K/V
-        xn_q8 = for_rows_q8(&r, last, layer_end, qkv, r.next ? qkv_weights(r.next, qkv) : 0);
+        for_rows_q8(&r, last, layer_end, qkv, r.next ? qkv_weights(r.next, qkv) : 0);
     }
 }
 
