@@ -27,7 +27,8 @@ const char *ilm_gguf_vtype_name(int t) {
     return t >= 0 && t <= 12 ? names[t] : "?";
 }
 
-static size_t vtype_size(int t) {
+// Also used by the writer (gguf_write.c) to size array elements.
+size_t ilm_gguf_vtype_size(int t) {
     switch (t) {
     case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
     case GGUF_U16: case GGUF_I16: return 2;
@@ -114,7 +115,7 @@ static void free_value(ilm_gguf_value *v) {
 static int rd_value(cursor *c, int type, ilm_gguf_value *v, int depth, const char *key) {
     memset(v, 0, sizeof *v);
     v->type = type;
-    size_t sz = vtype_size(type);
+    size_t sz = ilm_gguf_vtype_size(type);
     if (sz) {
         if (need(c, sz, key)) return -1;
         uint64_t u = 0;
@@ -146,7 +147,7 @@ static int rd_value(cursor *c, int type, ilm_gguf_value *v, int depth, const cha
     v->arr.elem_type = (int)et;
     v->arr.count = count;
     size_t avail = (size_t)(c->end - c->p);
-    size_t esz = vtype_size((int)et);
+    size_t esz = ilm_gguf_vtype_size((int)et);
     if (esz) {
         size_t bytes;
         if (!ilm_mul_ok(count, esz, &bytes) || bytes > avail)
@@ -485,7 +486,7 @@ int ilm_gguf_get_bool_or(const ilm_gguf *g, const char *key, bool def, bool *out
 }
 
 int64_t ilm_gguf_arr_int(const ilm_gguf_value *v, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)v->arr.data + i * vtype_size(v->arr.elem_type);
+    const uint8_t *p = (const uint8_t *)v->arr.data + i * ilm_gguf_vtype_size(v->arr.elem_type);
     switch (v->arr.elem_type) {
     case GGUF_U8: case GGUF_BOOL: return *p;
     case GGUF_I8: return (int8_t)*p;
@@ -502,7 +503,7 @@ int64_t ilm_gguf_arr_int(const ilm_gguf_value *v, uint64_t i) {
 }
 
 double ilm_gguf_arr_float(const ilm_gguf_value *v, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)v->arr.data + i * vtype_size(v->arr.elem_type);
+    const uint8_t *p = (const uint8_t *)v->arr.data + i * ilm_gguf_vtype_size(v->arr.elem_type);
     if (v->arr.elem_type == GGUF_F32) { float x; memcpy(&x, p, 4); return x; }
     if (v->arr.elem_type == GGUF_F64) { double x; memcpy(&x, p, 8); return x; }
     return (double)ilm_gguf_arr_int(v, i);
@@ -530,6 +531,3 @@ int ilm_gguf_get_u32_per_layer(const ilm_gguf *g, const char *key, int n, int32_
     for (int i = 0; i < n; i++) out[i] = (int32_t)v;
     return 0;
 }
-
-// The writer (gguf_write.c) sizes array elements with the reader's table.
-size_t ilm_gguf_vtype_size(int t) { return vtype_size(t); }
