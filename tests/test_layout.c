@@ -1,6 +1,6 @@
 // test_layout.c — the source tree keeps the shape docs/design.md §Layout describes:
 // includes point only down the layers (simd < base < format < runtime < model < gen <
-// tools < cli), name their layer ("model/kv.h", never a bare "kv.h" from src/), simd/
+// tools < serve < cli), name their layer ("model/kv.h", never a bare "kv.h" from src/), simd/
 // includes nothing from src/, no two modules include each other (directly or through a
 // cycle), and a file longer than ILM_LONG_FILE lines says why in a "// Length:" line near
 // its top. Reads the tree from the working directory (make test runs from the repository
@@ -16,7 +16,7 @@
 #define MAX_FILES 512
 #define MAX_INCLUDES 64
 
-static const char *const layers[] = {"simd", "base", "format", "runtime", "model", "gen", "tools", "cli"};
+static const char *const layers[] = {"simd", "base", "format", "runtime", "model", "gen", "tools", "serve", "cli"};
 enum { N_LAYERS = sizeof layers / sizeof layers[0] };
 
 typedef struct {

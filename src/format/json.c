@@ -221,3 +221,49 @@ void ilm_json_write_str(FILE *f, const char *s, size_t len) {
     }
     fputc('"', f);
 }
+
+// Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when it is not one.
+static size_t utf8_valid(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+    else return 0;
+    if (len > n) return 0;
+    unsigned cp = c & (0xff >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
+void ilm_json_buf_str(ilm_buf *b, const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    ilm_buf_putc(b, '"');
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        if (c == '"') ilm_buf_add(b, "\\\"", 2);
+        else if (c == '\\') ilm_buf_add(b, "\\\\", 2);
+        else if (c == '\n') ilm_buf_add(b, "\\n", 2);
+        else if (c == '\r') ilm_buf_add(b, "\\r", 2);
+        else if (c == '\t') ilm_buf_add(b, "\\t", 2);
+        else if (c < 0x20 || c == 0x7f) ilm_buf_printf(b, "\\u%04x", c);
+        else if (c < 0x80) ilm_buf_putc(b, (char)c);
+        else {
+            size_t n = utf8_valid(u + i, len - i);
+            if (n) {
+                ilm_buf_add(b, u + i, n);
+                i += n;
+                continue;
+            }
+            ilm_buf_add(b, "\xef\xbf\xbd", 3);  // U+FFFD
+        }
+        i++;
+    }
+    ilm_buf_putc(b, '"');
+}

@@ -3,6 +3,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
+#include "base/buf.h"
 #include "base/util.h"
 
 enum { JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ };
@@ -25,3 +26,6 @@ const ilm_json *ilm_json_get(const ilm_json *j, const char *key);
 const ilm_json *ilm_json_at(const ilm_json *j, size_t i);
 // Writes s as a quoted, escaped JSON string.
 void ilm_json_write_str(FILE *f, const char *s, size_t len);
+// Appends s as a quoted JSON string: escapes quotes, backslashes and control characters, and
+// replaces each byte that is not part of valid UTF-8 with U+FFFD (so the output always parses).
+void ilm_json_buf_str(ilm_buf *b, const char *s, size_t len);
