@@ -18,7 +18,7 @@
 #include "model/drafter.h"
 #include "gen/engine.h"
 #include "harness.h"
-#include "gen/spec.h"
+#include "gen/scheduler.h"
 
 #define VOCAB 4096
 

@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "format/json.h"
 #include "gen/sampler.h"
-#include "gen/spec.h"
+#include "gen/scheduler.h"
 
 static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool autotune, float temp, uint64_t seed,
                          const int32_t *ids, int n, int n_gen, ilm_gen_stats *st) {

@@ -13,7 +13,7 @@
 #include "format/gguf_write.h"
 #include "format/json.h"
 #include "gen/sampler.h"
-#include "gen/spec.h"
+#include "gen/scheduler.h"
 
 static float *read_f32(const char *rel, size_t off, size_t count) {
     size_t n;

@@ -11,7 +11,7 @@
 #include "model/drafter.h"
 #include "gen/engine.h"
 #include "gen/sampler.h"
-#include "gen/spec.h"
+#include "gen/scheduler.h"
 #include "gen/tokenizer.h"
 
 typedef struct {

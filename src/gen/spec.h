@@ -1,8 +1,9 @@
-// spec.h — token generation: plain decoding and speculative decoding with the MTP drafter
-// (docs/gemma4.md §4.5–4.6). One loop serves both: a round drafts N tokens (N = 0 is plain
-// decoding), verifies the pending token and the drafts in ONE batched verifier pass,
-// accepts the agreeing prefix (greedy) or applies the speculative-sampling rule, and rolls
-// the KV cache back to the accepted positions.
+// spec.h — the pieces of speculative decoding with the MTP drafter (docs/gemma4.md §4.5–4.6)
+// that act on one sequence: generation options and statistics, the acceptance of a verified
+// round, and draft-length autotuning. A round drafts N tokens (N = 0 is plain decoding),
+// verifies the pending token and the drafts in one batched verifier pass, accepts the agreeing
+// prefix (greedy) or applies the speculative-sampling rule, and rolls the KV cache back to the
+// accepted positions. The loop that runs rounds for one or many sequences is gen/scheduler.c.
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,7 +31,8 @@ typedef struct {
 } ilm_gen_opts;
 
 typedef struct {
-    int n_prompt, n_gen;
+    int n_prompt, n_gen;                // prompt tokens computed (not counting n_cached), generated
+    int n_cached;                       // prompt tokens whose K/V were reused from the slot's cache
     double t_prompt, t_gen;             // seconds
     long rounds, drafted, accepted;
     long drafted_at[ILM_SPEC_MAX_DRAFT], accepted_at[ILM_SPEC_MAX_DRAFT];  // per chain position
@@ -41,10 +43,34 @@ typedef struct {
     bool stopped_at_eog;
 } ilm_gen_stats;
 
-// Generates from the engine's sequence 0, continuing its KV cache: the prompt tokens are
-// appended to whatever the cache holds. drafter may be NULL.
-int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int32_t *prompt, int n_prompt,
-                 const ilm_gen_opts *o, ilm_gen_stats *st, ilm_err *err);
+// Draft-length autotuning (spec.c). Predicts tokens/s of each draft length N from measured
+// costs and acceptance and picks the best; one per generated sequence.
+typedef struct {
+    int max;
+    double t_verify[ILM_SPEC_MAX_DRAFT + 2];  // fastest verifier pass of k tokens (s)
+    int n_verify[ILM_SPEC_MAX_DRAFT + 2];
+    double t_draft;                           // fastest drafter step (s)
+    int n_draft;
+    long tried[ILM_SPEC_MAX_DRAFT + 1], ok[ILM_SPEC_MAX_DRAFT + 1];  // acceptance counts per position
+    long round;
+    int warm, explore_next;
+} ilm_autotune;
+
+// The draft length for the next round (counts the round).
+int ilm_autotune_pick(ilm_autotune *a);
+// The best length by the current estimates (0: drafting off).
+int ilm_autotune_best(const ilm_autotune *a);
+// A verifier pass over k positions took `secs`; a drafter step took `secs`.
+void ilm_autotune_verified(ilm_autotune *a, int k, double secs);
+void ilm_autotune_drafted(ilm_autotune *a, double secs_per_step);
+
+// One verified round (docs/gemma4.md §4.5–4.6): logits rows [n + 1][V] for the pending token and
+// the n drafts. Accepts the longest agreeing prefix (greedy) or applies the speculative-sampling
+// rule; returns the number a of accepted drafts and sets *next to the token that follows them
+// (the correction, or the bonus token when all n were accepted). probs: scratch [V] (sampling
+// only). Counts the round in st and at (at may be NULL).
+int ilm_spec_round(ilm_sampler *s, const float *logits, int V, const int32_t *drafts, int n, float *probs,
+                   ilm_gen_stats *st, ilm_autotune *at, int32_t *next);
 
 // Prints the statistics block (prompt/generation speed, drafting and acceptance) to stderr.
 void ilm_gen_stats_print(const ilm_gen_stats *st, const ilm_engine *e, bool speculative);

@@ -457,6 +457,7 @@ int ilm_forward(ilm_fwd *f, ilm_kv **kvs, int n_seq, const ilm_batch *b, float *
         for (int i = 0; i < n; i++) {
             ilm_kv *kv = kvs[c.seq ? c.seq[i] : 0];
             if (c.pos[i] + 1 > kv->n_pos) kv->n_pos = c.pos[i] + 1;
+            if (kv->n_pos > kv->n_written) kv->n_written = kv->n_pos;
         }
         // final norm and tied head for the wanted rows (§2.2)
         int nw = 0;

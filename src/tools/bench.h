@@ -8,7 +8,7 @@
 
 #include "model/drafter.h"
 #include "gen/engine.h"
-#include "gen/spec.h"
+#include "gen/scheduler.h"
 
 // What the table says about a model file.
 typedef struct {

@@ -1,0 +1,427 @@
+// scheduler.c — slots advanced together: chunked prefill, decoding and speculative rounds of
+// every active slot in one verifier pass per step. See scheduler.h.
+#include "gen/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SLOT_IDLE, SLOT_PREFILL, SLOT_DECODE };
+
+typedef struct {
+    int state;
+    ilm_kv *kv;
+    ilm_job job;
+    int32_t *prompt;        // the job's prompt [n_prompt] (own copy)
+    int n_prompt, cap_prompt, fed;  // tokens of it in the cache
+    int32_t *tokens;        // [n_ctx] the token at each cached position, known for [0, n_known)
+    int n_known;
+    int32_t pending;        // the last emitted token, not yet in the cache
+    float *g0;              // [H] the verifier's final hidden state for `pending` (drafter input)
+    ilm_gen_stats st;
+    ilm_autotune at;
+    int n_max;              // the job's draft length cap
+    int32_t drafts[ILM_SPEC_MAX_DRAFT];
+    int n_drafts;
+    int row, n_rows;        // this step: first wanted row, wanted rows
+    bool in_step, cancel;
+    double t_start, t_gen0;
+    long last_used;         // step counter at the end of the last job (LRU)
+} slot;
+
+struct ilm_sched {
+    ilm_engine *e;
+    ilm_drafter *drafter;
+    int n_slots, max_draft, rows_cap, tok_cap;
+    slot *slots;
+    ilm_kv **kvs;
+    // step scratch
+    int32_t *tok, *pos, *seq;   // [tok_cap]
+    bool *want;
+    float *logits, *hidden;     // [rows_cap][V], [rows_cap][H]
+    float *probs;               // [V]
+    long steps;
+    int rr;                     // round-robin start for prefill chunks
+};
+
+static int known(const slot *sl) { return sl->n_known < sl->kv->n_pos ? sl->n_known : sl->kv->n_pos; }
+
+int ilm_sched_create(ilm_sched **out, ilm_engine *e, ilm_drafter *drafter, int n_slots, int max_draft, ilm_err *err) {
+    *out = NULL;
+    int n_seq = e->opt.n_seq > 0 ? e->opt.n_seq : 1;
+    if (n_slots < 1 || n_slots > n_seq) return ilm_fail(err, "scheduler: %d slots for %d KV caches", n_slots, n_seq);
+    if (max_draft < 0) max_draft = 0;
+    if (max_draft > ILM_SPEC_MAX_DRAFT) max_draft = ILM_SPEC_MAX_DRAFT;
+    if (!drafter) max_draft = 0;
+    ilm_sched *s = calloc(1, sizeof *s);
+    if (!s) return ilm_fail(err, "out of memory");
+    const int V = e->model->n_vocab, H = e->model->n_embd;
+    s->e = e;
+    s->drafter = drafter;
+    s->n_slots = n_slots;
+    s->max_draft = max_draft;
+    s->rows_cap = n_slots * (max_draft + 1);
+    int B = e->opt.max_batch > 0 ? e->opt.max_batch : 512;
+    s->tok_cap = s->rows_cap + B;
+    s->slots = calloc((size_t)n_slots, sizeof *s->slots);
+    s->kvs = calloc((size_t)n_slots, sizeof *s->kvs);
+    s->tok = malloc(sizeof(int32_t) * (size_t)s->tok_cap);
+    s->pos = malloc(sizeof(int32_t) * (size_t)s->tok_cap);
+    s->seq = malloc(sizeof(int32_t) * (size_t)s->tok_cap);
+    s->want = malloc(sizeof(bool) * (size_t)s->tok_cap);
+    s->logits = malloc(sizeof(float) * (size_t)s->rows_cap * V);
+    s->hidden = malloc(sizeof(float) * (size_t)s->rows_cap * H);
+    s->probs = malloc(sizeof(float) * (size_t)V);
+    if (!s->slots || !s->kvs || !s->tok || !s->pos || !s->seq || !s->want || !s->logits || !s->hidden || !s->probs)
+        goto oom;
+    for (int i = 0; i < n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->kv = &e->kv[i];
+        s->kvs[i] = sl->kv;
+        sl->tokens = malloc(sizeof(int32_t) * (size_t)e->n_ctx);
+        sl->g0 = malloc(sizeof(float) * (size_t)H);
+        if (!sl->tokens || !sl->g0) goto oom;
+    }
+    *out = s;
+    return 0;
+oom:
+    ilm_sched_free(s);
+    return ilm_fail(err, "out of memory (scheduler of %d slots)", n_slots);
+}
+
+void ilm_sched_free(ilm_sched *s) {
+    if (!s) return;
+    for (int i = 0; s->slots && i < s->n_slots; i++) {
+        free(s->slots[i].prompt);
+        free(s->slots[i].tokens);
+        free(s->slots[i].g0);
+    }
+    free(s->slots);
+    free(s->kvs);
+    free(s->tok);
+    free(s->pos);
+    free(s->seq);
+    free(s->want);
+    free(s->logits);
+    free(s->hidden);
+    free(s->probs);
+    free(s);
+}
+
+int ilm_sched_slots(const ilm_sched *s) { return s->n_slots; }
+bool ilm_sched_busy(const ilm_sched *s, int i) { return i >= 0 && i < s->n_slots && s->slots[i].state != SLOT_IDLE; }
+int ilm_sched_cached(const ilm_sched *s, int i) { return known(&s->slots[i]); }
+const ilm_gen_stats *ilm_sched_stats(const ilm_sched *s, int i) { return &s->slots[i].st; }
+
+int ilm_sched_active(const ilm_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->n_slots; i++) n += s->slots[i].state != SLOT_IDLE;
+    return n;
+}
+
+void ilm_sched_cancel(ilm_sched *s, int i) {
+    if (ilm_sched_busy(s, i)) s->slots[i].cancel = true;
+}
+
+int ilm_sched_reusable(const ilm_sched *s, int i, const int32_t *prompt, int n_prompt) {
+    const slot *sl = &s->slots[i];
+    int k = known(sl), n = 0;
+    // at least the last prompt token is computed: its logits start the generation
+    while (n < k && n < n_prompt - 1 && sl->tokens[n] == prompt[n]) n++;
+    return ilm_kv_reusable(sl->kv, n);
+}
+
+int ilm_sched_pick(const ilm_sched *s, const int32_t *prompt, int n_prompt) {
+    int best = -1, best_n = -1;
+    for (int i = 0; i < s->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->state != SLOT_IDLE) continue;
+        int n = ilm_sched_reusable(s, i, prompt, n_prompt);
+        if (n > best_n || (n == best_n && sl->last_used < s->slots[best].last_used)) {
+            best = i;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+int ilm_sched_submit(ilm_sched *s, int i, const ilm_job *job, ilm_err *err) {
+    if (i < 0 || i >= s->n_slots) return ilm_fail(err, "slot %d does not exist (%d slots)", i, s->n_slots);
+    slot *sl = &s->slots[i];
+    if (sl->state != SLOT_IDLE) return ilm_fail(err, "slot %d is busy", i);
+    if (job->n_prompt < 1) return ilm_fail(err, "empty prompt");
+    if (!job->sampler) return ilm_fail(err, "no sampler");
+    int keep = job->append ? sl->kv->n_pos : job->reuse ? ilm_sched_reusable(s, i, job->prompt, job->n_prompt) : 0;
+    int rest = job->append ? job->n_prompt : job->n_prompt - keep;
+    if (keep + rest > s->e->n_ctx)
+        return ilm_fail(err, "prompt of %d tokens does not fit the context (%d of %d used)", job->n_prompt,
+                        job->append ? keep : 0, s->e->n_ctx);
+    if (job->n_prompt > sl->cap_prompt) {
+        int32_t *p = realloc(sl->prompt, sizeof(int32_t) * (size_t)job->n_prompt);
+        if (!p) return ilm_fail(err, "out of memory");
+        sl->prompt = p;
+        sl->cap_prompt = job->n_prompt;
+    }
+    // the part of the prompt still to compute
+    memcpy(sl->prompt, job->prompt + (job->n_prompt - rest), sizeof(int32_t) * (size_t)rest);
+    sl->n_prompt = rest;
+    sl->fed = 0;
+    ilm_kv_truncate(sl->kv, keep);
+    if (!job->append && sl->n_known > keep) sl->n_known = keep;
+    sl->job = *job;
+    sl->job.prompt = NULL;  // the caller's array may go
+    memset(&sl->st, 0, sizeof sl->st);
+    sl->st.n_prompt = rest;
+    sl->st.n_cached = job->append ? 0 : keep;
+    int dm = job->gen.draft_max < s->max_draft ? job->gen.draft_max : s->max_draft;
+    sl->n_max = s->drafter && dm > 0 ? dm : 0;
+    memset(&sl->at, 0, sizeof sl->at);
+    sl->at.max = sl->n_max;
+    sl->cancel = false;
+    sl->t_start = 0;
+    sl->state = SLOT_PREFILL;
+    return 0;
+}
+
+// --- ending a job --------------------------------------------------------------------------------
+
+static bool is_eog(const ilm_gen_opts *o, int32_t t) {
+    for (int i = 0; i < o->n_eog; i++)
+        if (o->eog[i] == t) return true;
+    return false;
+}
+
+// Emits one token: returns -1 to go on, else the reason generation ends.
+static int emit(slot *sl, int32_t t) {
+    const ilm_gen_opts *o = &sl->job.gen;
+    if (!o->ignore_eos && is_eog(o, t)) {
+        sl->st.stopped_at_eog = true;
+        return ILM_END_STOP;
+    }
+    sl->st.n_gen++;
+    if (o->on_token && o->on_token(o->ctx, t)) return ILM_END_STOP;
+    return sl->st.n_gen >= o->n_predict ? ILM_END_LENGTH : -1;
+}
+
+static void note_plain_step(ilm_gen_stats *st, double secs) {
+    if (!st->plain_steps++ || secs < st->t_plain_step) st->t_plain_step = secs;
+}
+
+// Runs one single-row pass for slot i: the token at the cache's next position.
+static int forward_one(ilm_sched *s, int i, int32_t token, ilm_err *err) {
+    slot *sl = &s->slots[i];
+    int32_t pos = sl->kv->n_pos, seq = i;
+    bool want = true;
+    ilm_batch b = {1, &token, &pos, &seq, &want};
+    return ilm_forward(s->e->fwd, s->kvs, s->n_slots, &b, s->logits, s->hidden, err);
+}
+
+static void finish(ilm_sched *s, int i, ilm_end why, const char *error) {
+    slot *sl = &s->slots[i];
+    if (sl->state == SLOT_DECODE) sl->st.t_gen = ilm_now() - sl->t_gen0;
+    else if (sl->t_start > 0) sl->st.t_prompt = ilm_now() - sl->t_start;
+    sl->st.final_draft_max = sl->job.gen.autotune && sl->n_max ? ilm_autotune_best(&sl->at) : sl->n_max;
+    // The plain decoding rate to compare with: unless 3 rounds ran without drafts, time plain
+    // steps now (the pending token at the next position, rolled back), outside t_gen.
+    if (why != ILM_END_ERROR && why != ILM_END_CANCEL && sl->state == SLOT_DECODE)
+        while (sl->job.gen.measure_plain && sl->n_max > 0 && sl->st.plain_steps < 3 && sl->kv->n_pos < s->e->n_ctx) {
+            int p = sl->kv->n_pos;
+            ilm_err e2;
+            double tv = ilm_now();
+            if (forward_one(s, i, sl->pending, &e2)) break;
+            note_plain_step(&sl->st, ilm_now() - tv);
+            ilm_kv_truncate(sl->kv, p);
+        }
+    sl->state = SLOT_IDLE;
+    sl->last_used = s->steps;
+    if (sl->job.on_end) sl->job.on_end(sl->job.gen.ctx, why, &sl->st, error);
+}
+
+// --- one step ------------------------------------------------------------------------------------
+
+// Adds a row for slot i: token at the cache's next free position after the rows already added.
+static void add_row(ilm_sched *s, int *n, int i, int32_t token, int32_t pos, bool want) {
+    s->tok[*n] = token;
+    s->pos[*n] = pos;
+    s->seq[*n] = i;
+    s->want[*n] = want;
+    (*n)++;
+}
+
+// Records what a pass wrote to slot i's cache (tokens at positions, for prefix reuse).
+static void record(slot *sl, const int32_t *tok, int32_t pos0, int n) {
+    if (known(sl) < pos0) return;  // a gap of unknown tokens before: nothing to extend
+    for (int k = 0; k < n; k++) sl->tokens[pos0 + k] = tok[k];
+    sl->n_known = pos0 + n;
+}
+
+// A slot's prefill finished with these logits/hidden rows: pick the first token.
+static void prefill_done(ilm_sched *s, int i, const float *logits, const float *hidden) {
+    slot *sl = &s->slots[i];
+    const int V = s->e->model->n_vocab, H = s->e->model->n_embd;
+    sl->st.t_prompt = ilm_now() - sl->t_start;
+    sl->t_gen0 = ilm_now();
+    sl->state = SLOT_DECODE;
+    sl->pending = ilm_sample(sl->job.sampler, logits, V);
+    memcpy(sl->g0, hidden, sizeof(float) * (size_t)H);
+    int why = sl->job.gen.n_predict <= 0 ? ILM_END_LENGTH : emit(sl, sl->pending);
+    if (why >= 0) finish(s, i, (ilm_end)why, NULL);
+}
+
+// A slot's verified round: rows [n_drafts + 1] of logits and hidden states.
+static void round_done(ilm_sched *s, int i, const float *logits, const float *hidden, double t_verify) {
+    slot *sl = &s->slots[i];
+    const int V = s->e->model->n_vocab, H = s->e->model->n_embd;
+    const int n = sl->n_drafts, p = sl->kv->n_pos - (n + 1);
+    ilm_autotune_verified(&sl->at, n + 1, t_verify);
+    if (n == 0) note_plain_step(&sl->st, t_verify);
+    int32_t next;
+    int a = ilm_spec_round(sl->job.sampler, logits, V, sl->drafts, n, s->probs, &sl->st, &sl->at, &next);
+    // rows 0..a stay in the cache (pending token + accepted drafts); the rest is rolled back
+    ilm_kv_truncate(sl->kv, p + a + 1);
+    memcpy(sl->g0, hidden + (size_t)a * H, sizeof(float) * (size_t)H);
+    int why = -1;
+    for (int k = 0; k < a && why < 0; k++) why = emit(sl, sl->drafts[k]);
+    if (why < 0) why = emit(sl, next);
+    sl->pending = next;
+    if (why >= 0) finish(s, i, (ilm_end)why, NULL);
+}
+
+int ilm_sched_step(ilm_sched *s, ilm_err *err) {
+    ilm_engine *e = s->e;
+    const int V = e->model->n_vocab, H = e->model->n_embd;
+    const int B = e->opt.max_batch > 0 ? e->opt.max_batch : 512;
+    s->steps++;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->in_step = false;
+        if (sl->state != SLOT_IDLE && sl->cancel) finish(s, i, ILM_END_CANCEL, NULL);
+    }
+    // Decoding slots: draft, then the pending token and the drafts as rows.
+    int n = 0, rows = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_DECODE) continue;
+        const int p = sl->kv->n_pos;
+        if (p >= e->n_ctx) {
+            finish(s, i, ILM_END_CONTEXT, NULL);
+            continue;
+        }
+        int N = sl->job.gen.autotune && sl->n_max ? ilm_autotune_pick(&sl->at) : sl->n_max;
+        int budget = sl->job.gen.n_predict - sl->st.n_gen;  // tokens still wanted; a round emits <= N+1
+        if (N > budget - 1) N = budget - 1;
+        if (N > e->n_ctx - p - 1) N = e->n_ctx - p - 1;
+        if (N < 0) N = 0;
+        sl->n_drafts = 0;
+        if (N > 0) {
+            double td = ilm_now();
+            sl->n_drafts = ilm_drafter_chain(s->drafter, sl->kv, sl->pending, sl->g0, p, N, sl->job.gen.draft_p_min,
+                                             sl->drafts, NULL);
+            if (sl->n_drafts > 0) ilm_autotune_drafted(&sl->at, (ilm_now() - td) / sl->n_drafts);
+        }
+        sl->row = rows;
+        sl->n_rows = sl->n_drafts + 1;
+        sl->in_step = true;
+        add_row(s, &n, i, sl->pending, p, true);
+        for (int k = 0; k < sl->n_drafts; k++) add_row(s, &n, i, sl->drafts[k], p + 1 + k, true);
+        rows += sl->n_rows;
+    }
+    // Prefilling slots: chunks of their prompts, at most B tokens in all, round-robin.
+    int budget = B;
+    for (int k = 0; k < s->n_slots && budget > 0; k++) {
+        int i = (s->rr + k) % s->n_slots;
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_PREFILL) continue;
+        int c = sl->n_prompt - sl->fed < budget ? sl->n_prompt - sl->fed : budget;
+        if (!sl->t_start) sl->t_start = ilm_now();
+        bool last = sl->fed + c == sl->n_prompt;
+        int p = sl->kv->n_pos;
+        for (int j = 0; j < c; j++) add_row(s, &n, i, sl->prompt[sl->fed + j], p + j, last && j == c - 1);
+        sl->fed += c;
+        sl->row = rows;
+        sl->n_rows = last;
+        sl->in_step = true;
+        rows += last;
+        budget -= c;
+    }
+    s->rr = (s->rr + 1) % s->n_slots;
+    if (!n) return 0;
+    // Where each slot's rows start in the batch, before the pass moves n_pos.
+    int32_t first_pos[64], *fp = s->n_slots <= 64 ? first_pos : malloc(sizeof(int32_t) * (size_t)s->n_slots);
+    if (!fp) return ilm_fail(err, "out of memory");
+    for (int i = 0; i < s->n_slots; i++) fp[i] = s->slots[i].kv->n_pos;
+    double tv = ilm_now();
+    ilm_batch b = {n, s->tok, s->pos, s->seq, s->want};
+    int rc = ilm_forward(e->fwd, s->kvs, s->n_slots, &b, s->logits, s->hidden, err);
+    tv = ilm_now() - tv;
+    if (rc) {
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (!sl->in_step) continue;
+            ilm_kv_truncate(sl->kv, fp[i]);
+            finish(s, i, ILM_END_ERROR, err->msg);
+        }
+        if (fp != first_pos) free(fp);
+        return -1;
+    }
+    // Record the cached tokens (rows of a slot are consecutive positions from fp[i]).
+    for (int r = 0; r < n;) {
+        int i = s->seq[r], k = r;
+        while (k < n && s->seq[k] == i) k++;
+        record(&s->slots[i], s->tok + r, s->pos[r], k - r);
+        r = k;
+    }
+    if (fp != first_pos) free(fp);
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->in_step || !sl->n_rows) continue;
+        const float *lg = s->logits + (size_t)sl->row * V, *hd = s->hidden + (size_t)sl->row * H;
+        if (sl->state == SLOT_PREFILL) prefill_done(s, i, lg, hd);
+        else round_done(s, i, lg, hd, tv);
+    }
+    return 0;
+}
+
+// --- one job, run to the end (`run`, bench, tests) --------------------------------------------
+
+typedef struct {
+    ilm_end why;
+    bool ended;
+    char error[512];
+    const ilm_gen_opts *o;
+} one_job;
+
+static int one_token(void *ctx, int32_t t) {
+    one_job *j = ctx;
+    return j->o->on_token ? j->o->on_token(j->o->ctx, t) : 0;
+}
+
+static void one_end(void *ctx, ilm_end why, const ilm_gen_stats *st, const char *error) {
+    (void)st;
+    one_job *j = ctx;
+    j->why = why;
+    j->ended = true;
+    if (error) snprintf(j->error, sizeof j->error, "%s", error);
+}
+
+int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *smp, const int32_t *prompt, int n_prompt,
+                 const ilm_gen_opts *o, ilm_gen_stats *st, ilm_err *err) {
+    memset(st, 0, sizeof *st);
+    st->n_prompt = n_prompt;
+    ilm_sched *s;
+    if (ilm_sched_create(&s, e, drafter, 1, drafter ? o->draft_max : 0, err)) return -1;
+    one_job j = {.o = o};
+    ilm_job job = {prompt, n_prompt, smp, *o, true, false, one_end};
+    job.gen.on_token = one_token;
+    job.gen.ctx = &j;
+    int rc = ilm_sched_submit(s, 0, &job, err);
+    while (!rc && !j.ended)
+        if (ilm_sched_step(s, err)) break;
+    if (!rc && j.ended) {
+        if (j.why == ILM_END_ERROR) rc = ilm_fail(err, "%s", j.error);
+        else if (j.why == ILM_END_CONTEXT) rc = ilm_fail(err, "context full (%d tokens)", e->n_ctx);
+    } else rc = -1;
+    if (j.ended || !rc) *st = *ilm_sched_stats(s, 0);
+    ilm_sched_free(s);
+    return rc;
+}
