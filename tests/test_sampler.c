@@ -465,6 +465,19 @@ TEST(sampler_penalty_window_semantics) {
     check_adjusted(&s, ROW6, 6, want);
     ilm_sampler_free(&s);
     // 0: no penalties at all, nothing kept.
+    // After reserve, ids outside the vocabulary are not recorded.
+    ilm_sampler r = make_adjusting(1.0f, 4, 0.0f, 1.0f, NULL, 0, 1.0f);
+    ilm_err err;
+    CHECK_EQ(ilm_sampler_reserve(&r, 6, &err), 0);
+    ilm_sampler_accept(&r, 6);
+    ilm_sampler_accept(&r, 1000000);
+    ilm_sampler_accept(&r, -3);
+    CHECK_EQ(r.hist_len, 0);
+    CHECK_EQ(r.count_cap, 6);
+    ilm_sampler_accept(&r, 5);
+    const float want_r[6] = {2.0f, -1.0f, 0.5f, 3.0f, -2.0f, -1.0f};
+    check_adjusted(&r, ROW6, 6, want_r);
+    ilm_sampler_free(&r);
     ilm_sampler z = make_adjusting(2.0f, 0, 1.0f, 1.0f, NULL, 0, 1.0f);
     CHECK(!ilm_sampler_adjusts(&z));
     for (int i = 0; i < 6; i++) ilm_sampler_accept(&z, i);

@@ -147,6 +147,7 @@ void ilm_sampler_free(ilm_sampler *s) {
     s->hist_cap = s->hist_len = s->hist_head = 0;
     s->count = NULL;
     s->count_cap = 0;
+    s->n_vocab = 0;
 }
 
 // ---- history --------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ static int reserve_counts(ilm_sampler *s, int n) {
 }
 
 void ilm_sampler_accept(ilm_sampler *s, int32_t token) {
-    if (token < 0 || !penalties_on(&s->params) || s->oom) return;
+    if (token < 0 || (s->n_vocab > 0 && token >= s->n_vocab) || !penalties_on(&s->params) || s->oom) return;
     if (token >= s->count_cap) {
         int64_t want = (int64_t)s->count_cap * 2;
         if (want <= token) want = (int64_t)token + 1;
@@ -271,6 +272,7 @@ int ilm_sampler_reserve(ilm_sampler *s, int n_vocab, ilm_err *err) {
     }
     if (penalties_on(&s->params) && reserve_counts(s, n_vocab) != 0)
         return ilm_fail(err, "sampler: out of memory for %d token counts", n_vocab);
+    if (n_vocab > s->n_vocab) s->n_vocab = n_vocab;
     return 0;
 }
 

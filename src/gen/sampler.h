@@ -78,6 +78,7 @@ typedef struct {
     int hist_cap, hist_len, hist_head;  // hist_head: oldest entry once the ring is full
     int32_t *count;        // occurrences of each token id in the window, [count_cap]
     int count_cap;
+    int n_vocab;           // from ilm_sampler_reserve (0 before): accepted ids must be below it
     bool oom;              // an accept could not grow the history: per-token calls return -1
 } ilm_sampler;
 
@@ -98,7 +99,8 @@ bool ilm_sampler_is_greedy(const ilm_sampler *s);
 bool ilm_sampler_adjusts(const ilm_sampler *s);
 
 // History for the penalties: appends one token (callers accept the prompt tokens and then each
-// generated token, as llama.cpp's server does). Negative ids are ignored. A no-op when no
+// generated token, as llama.cpp's server does). Negative ids, and after ilm_sampler_reserve ids
+// >= n_vocab, are ignored. A no-op when no
 // penalty is active. Allocation failure is sticky: the next ilm_sample / ilm_sampler_probs
 // return -1 (until ilm_sampler_reset).
 void ilm_sampler_accept(ilm_sampler *s, int32_t token);
