@@ -237,7 +237,8 @@ TEST(sampler_full_vocab_matches_full_sort_reference) {
             if (cases[k].scale < 0) logits[i] = 0.5f * roundf(2.0f * logits[i]);
         }
         logits[N / 3] = logits[N / 3 + 1];  // a tie somewhere
-        ilm_sampler_params p = {cases[k].temperature, cases[k].top_k, cases[k].top_p, cases[k].min_p, 9};
+        ilm_sampler_params p = {.temperature = cases[k].temperature, .top_k = cases[k].top_k,
+                                .top_p = cases[k].top_p, .min_p = cases[k].min_p, .seed = 9};
         ilm_sampler s;
         ilm_err err;
         CHECK_EQ(ilm_sampler_init(&s, &p, &err), 0);
@@ -389,4 +390,389 @@ TEST(sampler_init_rejects_bad_params) {
     bad = ok, bad.min_p = 1.5f;
     CHECK(ilm_sampler_init(&s, &bad, &err) != 0 && strstr(err.msg, "min-p"));
     CHECK(ilm_sampler_reserve(&s, 0, &err) != 0);
+}
+
+// ---- logit bias and penalties ---------------------------------------------------------------
+
+// A sampler without filters (top-k, top-p, min-p off) with these adjustments.
+static ilm_sampler make_adjusting(float repeat, int last_n, float presence, float frequency,
+                                  const ilm_logit_bias *bias, int n_bias, float temperature) {
+    ilm_sampler_params p = {.temperature = temperature, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f, .seed = 11,
+                            .repeat_penalty = repeat, .repeat_last_n = last_n, .presence_penalty = presence,
+                            .frequency_penalty = frequency, .logit_bias = bias, .n_logit_bias = n_bias};
+    ilm_sampler s;
+    ilm_err err = {{0}};
+    CHECK_MSG(ilm_sampler_init(&s, &p, &err) == 0, "init failed: %s", err.msg);
+    return s;
+}
+
+// ilm_sampler_probs at temperature 1 without filters is softmax(adjusted logits): compare with
+// the softmax of the hand-computed adjusted row.
+static void check_adjusted(ilm_sampler *s, const float *logits, int n, const float *expected) {
+    float probs[64], ref[64];
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) mx = expected[i] > mx ? expected[i] : mx;
+    for (int i = 0; i < n; i++) sum += ref[i] = (float)exp(expected[i] - mx);
+    CHECK_EQ(ilm_sampler_probs(s, logits, n, probs), 0);
+    for (int i = 0; i < n; i++) CHECK_NEAR(probs[i], ref[i] / sum, 1e-6);
+}
+
+static const float ROW6[6] = {2.0f, -1.0f, 0.5f, 3.0f, -2.0f, 0.0f};
+
+TEST(sampler_repeat_penalty_divides_positive_multiplies_negative) {
+    ilm_sampler s = make_adjusting(2.0f, 64, 0, 0, NULL, 0, 1.0f);
+    CHECK(ilm_sampler_adjusts(&s));
+    check_adjusted(&s, ROW6, 6, ROW6);  // empty history: nothing to penalise
+    const int32_t hist[] = {0, 1, 1, 4, 5};
+    for (int i = 0; i < 5; i++) ilm_sampler_accept(&s, hist[i]);
+    const float want[6] = {1.0f, -2.0f, 0.5f, 3.0f, -4.0f, 0.0f};  // 2/2, -1*2, -2*2, 0*2
+    check_adjusted(&s, ROW6, 6, want);
+    float row[6];
+    memcpy(row, ROW6, sizeof row);
+    check_adjusted(&s, row, 6, want);
+    CHECK(memcmp(row, ROW6, sizeof row) == 0);  // the caller's row is never written
+    ilm_sampler_free(&s);
+}
+
+TEST(sampler_frequency_and_presence_penalties) {
+    const int32_t hist[] = {0, 1, 1, 4, 1};  // counts: 0 x1, 1 x3, 4 x1
+    ilm_sampler s = make_adjusting(1.0f, 64, 1.0f, 0.5f, NULL, 0, 1.0f);
+    for (int i = 0; i < 5; i++) ilm_sampler_accept(&s, hist[i]);
+    const float want[6] = {2.0f - 0.5f - 1.0f, -1.0f - 1.5f - 1.0f, 0.5f, 3.0f, -2.0f - 0.5f - 1.0f, 0.0f};
+    check_adjusted(&s, ROW6, 6, want);
+    ilm_sampler_free(&s);
+    // All three: the repeat penalty first, then the subtraction.
+    ilm_sampler r = make_adjusting(2.0f, 64, 1.0f, 0.5f, NULL, 0, 1.0f);
+    for (int i = 0; i < 5; i++) ilm_sampler_accept(&r, hist[i]);
+    const float want2[6] = {1.0f - 1.5f, -2.0f - 2.5f, 0.5f, 3.0f, -4.0f - 1.5f, 0.0f};
+    check_adjusted(&r, ROW6, 6, want2);
+    ilm_sampler_free(&r);
+    // Negative penalties reward repetition (llama.cpp allows them).
+    ilm_sampler n = make_adjusting(1.0f, 64, -1.0f, 0.0f, NULL, 0, 1.0f);
+    ilm_sampler_accept(&n, 2);
+    const float want3[6] = {2.0f, -1.0f, 1.5f, 3.0f, -2.0f, 0.0f};
+    check_adjusted(&n, ROW6, 6, want3);
+    ilm_sampler_free(&n);
+}
+
+TEST(sampler_penalty_window_semantics) {
+    // n = 2: only the last two accepted tokens count.
+    ilm_sampler s = make_adjusting(1.0f, 2, 0.0f, 1.0f, NULL, 0, 1.0f);
+    ilm_sampler_accept(&s, 0);
+    ilm_sampler_accept(&s, 1);
+    ilm_sampler_accept(&s, 4);
+    const float want[6] = {2.0f, -2.0f, 0.5f, 3.0f, -3.0f, 0.0f};
+    check_adjusted(&s, ROW6, 6, want);
+    ilm_sampler_free(&s);
+    // 0: no penalties at all, nothing kept.
+    // After reserve, ids outside the vocabulary are not recorded.
+    ilm_sampler r = make_adjusting(1.0f, 4, 0.0f, 1.0f, NULL, 0, 1.0f);
+    ilm_err err;
+    CHECK_EQ(ilm_sampler_reserve(&r, 6, &err), 0);
+    ilm_sampler_accept(&r, 6);
+    ilm_sampler_accept(&r, 1000000);
+    ilm_sampler_accept(&r, -3);
+    CHECK_EQ(r.hist_len, 0);
+    CHECK_EQ(r.count_cap, 6);
+    ilm_sampler_accept(&r, 5);
+    const float want_r[6] = {2.0f, -1.0f, 0.5f, 3.0f, -2.0f, -1.0f};
+    check_adjusted(&r, ROW6, 6, want_r);
+    ilm_sampler_free(&r);
+    ilm_sampler z = make_adjusting(2.0f, 0, 1.0f, 1.0f, NULL, 0, 1.0f);
+    CHECK(!ilm_sampler_adjusts(&z));
+    for (int i = 0; i < 6; i++) ilm_sampler_accept(&z, i);
+    CHECK_EQ(z.hist_len, 0);
+    check_adjusted(&z, ROW6, 6, ROW6);
+    ilm_sampler_free(&z);
+    // -1: the whole history, however long (the array grows past its first capacity).
+    ilm_sampler w = make_adjusting(1.0f, -1, 0.0f, 0.01f, NULL, 0, 1.0f);
+    ilm_sampler_accept(&w, 3);
+    for (int i = 0; i < 1000; i++) ilm_sampler_accept(&w, 2);
+    const float want_w[6] = {2.0f, -1.0f, 0.5f - 10.0f, 3.0f - 0.01f, -2.0f, 0.0f};
+    float probs[6];
+    CHECK_EQ(ilm_sampler_probs(&w, ROW6, 6, probs), 0);
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += exp(want_w[i]);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(probs[i], exp(want_w[i]) / sum, 1e-5);
+    ilm_sampler_free(&w);
+}
+
+// The ring against a brute-force count over the last n accepted tokens, through many wraps.
+TEST(sampler_penalty_ring_wraps) {
+    enum { V = 8, N_WIN = 5, STEPS = 300 };
+    ilm_sampler s = make_adjusting(1.5f, N_WIN, 0.25f, 0.5f, NULL, 0, 1.0f);
+    float logits[V], want[V];
+    uint64_t rs = 99;
+    for (int i = 0; i < V; i++) logits[i] = 4 * t_rand_f32(&rs) - 2;
+    int32_t seq[STEPS];
+    for (int step = 0; step < STEPS; step++) {
+        seq[step] = (int32_t)(t_rand_u64(&rs) % V);
+        ilm_sampler_accept(&s, seq[step]);
+        int count[V] = {0};
+        for (int j = step + 1 - N_WIN < 0 ? 0 : step + 1 - N_WIN; j <= step; j++) count[seq[j]]++;
+        for (int t = 0; t < V; t++) {
+            float x = logits[t];
+            if (count[t] > 0) {
+                x = x <= 0 ? x * 1.5f : x / 1.5f;
+                x -= (float)count[t] * 0.5f + 0.25f;
+            }
+            want[t] = x;
+        }
+        check_adjusted(&s, logits, V, want);
+    }
+    ilm_sampler_free(&s);
+}
+
+TEST(sampler_logit_bias_and_ban) {
+    ilm_logit_bias bias[3] = {{3, -INFINITY}, {4, 4.5f}, {4, 0.25f}};  // same id twice: they add
+    ilm_sampler s = make_adjusting(1.0f, 64, 0, 0, bias, 3, 1.0f);
+    bias[0].bias = 100.0f;  // the sampler holds its own copy
+    CHECK(ilm_sampler_adjusts(&s));
+    const float want[6] = {2.0f, -1.0f, 0.5f, -INFINITY, 2.75f, 0.0f};
+    check_adjusted(&s, ROW6, 6, want);
+    for (int i = 0; i < 200; i++) CHECK(ilm_sample(&s, ROW6, 6) != 3);  // banned
+    ilm_sampler_free(&s);
+
+    // Greedy: the argmax of the adjusted row.
+    ilm_sampler g0 = make_adjusting(1.0f, 64, 0, 0, NULL, 0, 0.0f);
+    CHECK_EQ(ilm_sample(&g0, ROW6, 6), 3);
+    ilm_sampler_free(&g0);
+    ilm_logit_bias ban = {3, -INFINITY};
+    ilm_sampler g1 = make_adjusting(1.0f, 64, 0, 0, &ban, 1, 0.0f);
+    CHECK_EQ(ilm_sample(&g1, ROW6, 6), 0);
+    float probs[6];
+    CHECK_EQ(ilm_sampler_probs(&g1, ROW6, 6, probs), 0);
+    CHECK(probs[0] == 1.0f && probs[3] == 0.0f);
+    ilm_sampler_free(&g1);
+    ilm_logit_bias up = {4, 5.5f};  // -2 + 5.5 = 3.5 > 3
+    ilm_sampler g2 = make_adjusting(1.0f, 64, 0, 0, &up, 1, 0.0f);
+    CHECK_EQ(ilm_sample(&g2, ROW6, 6), 4);
+    ilm_sampler_free(&g2);
+
+    // With top-k: the ban happens before the k are chosen.
+    ilm_sampler_params p = {.temperature = 1.0f, .top_k = 2, .top_p = 1.0f, .seed = 1, .logit_bias = &ban,
+                            .n_logit_bias = 1};
+    ilm_sampler k;
+    ilm_err err;
+    CHECK_EQ(ilm_sampler_init(&k, &p, &err), 0);
+    CHECK_EQ(ilm_sampler_probs(&k, ROW6, 6, probs), 0);
+    CHECK_NEAR(probs[0], 1.0 / (1.0 + exp(-1.5)), 1e-6);  // tokens 0 (2.0) and 2 (0.5) remain
+    CHECK_NEAR(probs[2], exp(-1.5) / (1.0 + exp(-1.5)), 1e-6);
+    ilm_sampler_free(&k);
+}
+
+TEST(sampler_greedy_choice_under_penalty) {
+    const float row[3] = {3.0f, 2.9f, 1.0f};
+    ilm_sampler g = make_adjusting(1.1f, 64, 0, 0, NULL, 0, 0.0f);
+    CHECK_EQ(ilm_sample(&g, row, 3), 0);
+    ilm_sampler_accept(&g, 0);
+    CHECK_EQ(ilm_sample(&g, row, 3), 1);  // 3 / 1.1 < 2.9
+    ilm_sampler_reset(&g);
+    CHECK_EQ(ilm_sample(&g, row, 3), 0);
+    ilm_sampler_free(&g);
+}
+
+TEST(sampler_bias_validation) {
+    ilm_sampler s;
+    ilm_err err = {{0}};
+    ilm_logit_bias neg = {-1, 1.0f}, nan_b = {2, NAN}, big = {6, 1.0f};
+    ilm_sampler_params p = ilm_sampler_default_params();
+    p.logit_bias = &neg, p.n_logit_bias = 1;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "-1"));
+    p.logit_bias = &nan_b;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "NaN"));
+    p.logit_bias = &big;
+    CHECK_EQ(ilm_sampler_init(&s, &p, &err), 0);
+    CHECK(ilm_sampler_reserve(&s, 6, &err) != 0 && strstr(err.msg, "token 6"));
+    CHECK_EQ(ilm_sampler_reserve(&s, 7, &err), 0);
+    // Unreserved and out of the row: skipped, never written.
+    ilm_sampler_free(&s);
+    p.temperature = 0;
+    CHECK_EQ(ilm_sampler_init(&s, &p, &err), 0);
+    CHECK_EQ(ilm_sample(&s, ROW6, 6), 3);
+    ilm_sampler_free(&s);
+    p = ilm_sampler_default_params();
+    p.repeat_penalty = -1;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "repeat penalty"));
+    p.repeat_penalty = INFINITY;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "repeat penalty"));
+    p = ilm_sampler_default_params(), p.presence_penalty = NAN;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "presence"));
+    p = ilm_sampler_default_params(), p.frequency_penalty = -INFINITY;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "frequency"));
+    p = ilm_sampler_default_params(), p.repeat_last_n = -2;
+    CHECK(ilm_sampler_init(&s, &p, &err) != 0 && strstr(err.msg, "repeat-last-n"));
+}
+
+TEST(sampler_reset_clears_history_not_seed) {
+    enum { V = 16, DRAWS = 100 };
+    float logits[V];
+    uint64_t rs = 5;
+    for (int i = 0; i < V; i++) logits[i] = t_rand_f32(&rs);
+    ilm_sampler a = make_adjusting(1.3f, 4, 0.5f, 0.5f, NULL, 0, 1.0f);
+    ilm_sampler b = make_adjusting(1.3f, 4, 0.5f, 0.5f, NULL, 0, 1.0f);
+    for (int i = 0; i < 10; i++) ilm_sampler_accept(&a, i);
+    ilm_sampler_reset(&a);
+    CHECK_EQ(a.hist_len, 0);
+    for (int i = 0; i < V; i++) CHECK_EQ(a.count[i], 0);
+    for (int i = 0; i < DRAWS; i++) CHECK_EQ(ilm_sample(&a, logits, V), ilm_sample(&b, logits, V));
+    // And it keeps working after the reset.
+    ilm_sampler_accept(&a, 7);
+    ilm_sampler_accept(&b, 7);
+    for (int i = 0; i < DRAWS; i++) CHECK_EQ(ilm_sample(&a, logits, V), ilm_sample(&b, logits, V));
+    ilm_sampler_free(&a);
+    ilm_sampler_free(&b);
+}
+
+// With every adjustment off (or a no-op), results are bit-identical to the plain sampler's.
+TEST(sampler_no_adjustment_bit_identical) {
+    enum { V = 300, DRAWS = 200 };
+    float logits[V], pa[V], pb[V];
+    uint64_t rs = 17;
+    for (int i = 0; i < V; i++) logits[i] = 6 * t_rand_f32(&rs);
+    ilm_sampler_params base = ilm_sampler_default_params();
+    base.seed = 3;
+    ilm_sampler_params off = {.temperature = base.temperature, .top_k = base.top_k, .top_p = base.top_p,
+                              .min_p = base.min_p, .seed = 3};  // zero-initialised tail
+    ilm_logit_bias zero = {5, 0.0f};
+    ilm_sampler_params nop_bias = base;  // takes the copying path, changes nothing
+    nop_bias.logit_bias = &zero, nop_bias.n_logit_bias = 1;
+    ilm_sampler_params empty_hist = base;  // penalties on, nothing accepted
+    empty_hist.repeat_penalty = 1.5f;
+    const ilm_sampler_params *variants[3] = {&off, &nop_bias, &empty_hist};
+    for (int top_k = 0; top_k <= 40; top_k += 40)
+        for (int v = 0; v < 3; v++) {
+            ilm_sampler_params pa_p = base, pb_p = *variants[v];
+            pa_p.top_k = pb_p.top_k = top_k;
+            ilm_sampler a, b;
+            ilm_err err;
+            CHECK_EQ(ilm_sampler_init(&a, &pa_p, &err), 0);
+            CHECK_EQ(ilm_sampler_init(&b, &pb_p, &err), 0);
+            CHECK(!ilm_sampler_adjusts(&a));
+            CHECK_EQ(ilm_sampler_adjusts(&b), v > 0);
+            for (int i = 0; i < 10; i++) {
+                ilm_sampler_accept(&a, i);  // no penalty active: ignored
+                if (v != 2) ilm_sampler_accept(&b, i);
+            }
+            CHECK_EQ(ilm_sampler_probs(&a, logits, V, pa), 0);
+            CHECK_EQ(ilm_sampler_probs(&b, logits, V, pb), 0);
+            CHECK(memcmp(pa, pb, sizeof pa) == 0);
+            for (int i = 0; i < DRAWS; i++) CHECK_EQ(ilm_sample(&a, logits, V), ilm_sample(&b, logits, V));
+            ilm_sampler_free(&a);
+            ilm_sampler_free(&b);
+        }
+}
+
+// ilm_sample draws from exactly the distribution ilm_sampler_probs reports, adjustments included.
+TEST(sampler_probs_and_sample_agree_when_adjusted) {
+    enum { V = 8 };
+    float logits[V];
+    logits_from_probs(TARGET_P, logits, V);
+    logits[3] = -0.5f;  // give the p = 0 token some mass
+    ilm_logit_bias bias[2] = {{0, -1.0f}, {5, 0.7f}};
+    ilm_sampler s = make_adjusting(1.2f, 3, 0.3f, 0.2f, bias, 2, 0.9f);
+    ilm_sampler_accept(&s, 6);
+    ilm_sampler_accept(&s, 2);
+    ilm_sampler_accept(&s, 2);
+    float p[V];
+    CHECK_EQ(ilm_sampler_probs(&s, logits, V, p), 0);
+    double pd[V];
+    long obs[V] = {0};
+    for (int i = 0; i < V; i++) pd[i] = p[i];
+    for (int i = 0; i < N_DRAWS; i++) {
+        int32_t t = ilm_sample(&s, logits, V);
+        CHECK(t >= 0 && t < V);
+        if (t >= 0 && t < V) obs[t]++;
+    }
+    double chi2 = chi_square(obs, pd, V, N_DRAWS);
+    CHECK_MSG(chi2 < CHI2_999_DF7, "chi2 %.2f", chi2);
+    // Greedy: the one-hot of ilm_sampler_probs sits where ilm_sample chooses.
+    ilm_sampler g = make_adjusting(1.2f, 3, 0.3f, 0.2f, bias, 2, 0.0f);
+    ilm_sampler_accept(&g, 0);
+    int32_t t = ilm_sample(&g, logits, V);
+    CHECK_EQ(ilm_sampler_probs(&g, logits, V, p), 0);
+    CHECK_EQ(p[t], 1);
+    ilm_sampler_free(&g);
+    ilm_sampler_free(&s);
+}
+
+// ---- command line ------------------------------------------------------------------------
+
+static int parse1(ilm_sampler_params *p, const char *opt, const char *val, ilm_err *err) {
+    char *argv[3] = {(char *)"run", (char *)opt, (char *)val};
+    int argc = val ? 3 : 2, i = 1;
+    int r = ilm_sampler_parse_opt(p, argc, argv, &i, err);
+    if (r == 1) CHECK_EQ(i, 2);  // on the value; the caller's loop steps past it
+    if (r == 0) CHECK_EQ(i, 1);
+    return r;
+}
+
+TEST(sampler_parse_opt_accepts) {
+    ilm_sampler_params p = ilm_sampler_default_params();
+    ilm_err err = {{0}};
+    CHECK_EQ(parse1(&p, "--temp", "0.5", &err), 1);
+    CHECK_EQ(parse1(&p, "--top-k", "7", &err), 1);
+    CHECK_EQ(parse1(&p, "--top-p", "0.9", &err), 1);
+    CHECK_EQ(parse1(&p, "--min-p", "0", &err), 1);
+    CHECK_EQ(parse1(&p, "--seed", "9223372036854775807", &err), 1);
+    CHECK_EQ(parse1(&p, "--repeat-penalty", "1.1", &err), 1);
+    CHECK_EQ(parse1(&p, "--repeat-last-n", "-1", &err), 1);
+    CHECK_EQ(parse1(&p, "--presence-penalty", "0.5", &err), 1);
+    CHECK_EQ(parse1(&p, "--frequency-penalty", "-0.25", &err), 1);
+    CHECK_EQ(parse1(&p, "--logit-bias", "15043+1", &err), 1);
+    CHECK_EQ(parse1(&p, "--logit-bias", "15043-inf", &err), 1);
+    CHECK_EQ(parse1(&p, "--logit-bias", "2-0.5", &err), 1);
+    CHECK_EQ(parse1(&p, "-p", "hello", &err), 0);
+    CHECK_EQ(parse1(&p, "--temperature", "1", &err), 0);
+    CHECK_NEAR(p.temperature, 0.5, 0);
+    CHECK_EQ(p.top_k, 7);
+    CHECK_NEAR(p.top_p, 0.9f, 0);
+    CHECK_NEAR(p.min_p, 0, 0);
+    CHECK(p.seed == 0x7fffffffffffffffull);
+    CHECK_NEAR(p.repeat_penalty, 1.1f, 0);
+    CHECK_EQ(p.repeat_last_n, -1);
+    CHECK_NEAR(p.presence_penalty, 0.5, 0);
+    CHECK_NEAR(p.frequency_penalty, -0.25, 0);
+    CHECK_EQ(p.n_cli_bias, 3);
+    CHECK(p.cli_bias[0].token == 15043 && p.cli_bias[0].bias == 1.0f);
+    CHECK(p.cli_bias[1].token == 15043 && isinf(p.cli_bias[1].bias) && p.cli_bias[1].bias < 0);
+    CHECK(p.cli_bias[2].token == 2 && p.cli_bias[2].bias == -0.5f);
+
+    // The parsed biases reach the sampler (they live in the params, copied by value here).
+    ilm_sampler_params q = ilm_sampler_default_params();
+    q.temperature = 0;
+    CHECK_EQ(parse1(&q, "--logit-bias", "3-inf", &err), 1);
+    ilm_sampler_params copy = q;
+    ilm_sampler s;
+    CHECK_EQ(ilm_sampler_init(&s, &copy, &err), 0);
+    CHECK(ilm_sampler_adjusts(&s));
+    CHECK_EQ(ilm_sample(&s, ROW6, 6), 0);
+    ilm_sampler_free(&s);
+}
+
+TEST(sampler_parse_opt_rejects) {
+    static const char *const bad[][2] = {
+        {"--temp", NULL},          {"--temp", "abc"},           {"--temp", "101"},
+        {"--temp", "nan"},         {"--top-k", "-1"},           {"--top-k", "1.5"},
+        {"--top-p", "1.5"},        {"--min-p", "-0.1"},         {"--seed", "-1"},
+        {"--seed", "99999999999999999999"}, {"--repeat-penalty", "0"}, {"--repeat-penalty", "-1"},
+        {"--repeat-penalty", "inf"}, {"--repeat-last-n", "-2"}, {"--presence-penalty", "nan"},
+        {"--frequency-penalty", "1e9"}, {"--logit-bias", "15043"}, {"--logit-bias", "abc+1"},
+        {"--logit-bias", "-5+1"},  {"--logit-bias", "5+nan"},    {"--logit-bias", "5+"},
+        {"--logit-bias", "5*2"},   {"--logit-bias", "5+1x"},     {"--logit-bias", "99999999999+1"},
+        {"--logit-bias", NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        ilm_sampler_params p = ilm_sampler_default_params();
+        ilm_err err = {{0}};
+        CHECK_MSG(parse1(&p, bad[k][0], bad[k][1], &err) == -1, "%s %s accepted", bad[k][0], bad[k][1]);
+        CHECK_MSG(strstr(err.msg, bad[k][0]) && (!bad[k][1] || strstr(err.msg, bad[k][1])),
+                  "message for %s %s: %s", bad[k][0], bad[k][1], err.msg);
+    }
+    ilm_sampler_params p = ilm_sampler_default_params();
+    ilm_err err = {{0}};
+    for (int k = 0; k < ILM_SAMPLER_CLI_BIAS_MAX; k++) CHECK_EQ(parse1(&p, "--logit-bias", "1+1", &err), 1);
+    CHECK_EQ(parse1(&p, "--logit-bias", "1+1", &err), -1);
+    CHECK(strstr(err.msg, "at most"));
+    CHECK_EQ(p.n_cli_bias, ILM_SAMPLER_CLI_BIAS_MAX);
 }

@@ -4,8 +4,15 @@
 // Built for a 262,144-token vocabulary: top-k selects with a k-sized heap (base/topk.c); without
 // top-k, top-p buckets the tokens by their distance below the best logit and sorts only the few
 // in the bucket where the cumulative mass crosses top_p.
+//
+// Logit bias and penalties (llama.cpp's order: bias, then penalties) work on a copy of the row,
+// made only when one of them applies; the penalties walk the history window, never the
+// vocabulary: per-token counts are kept up to date by ilm_sampler_accept.
+// Length: one sampler, one file — the chain, its adjustments and its command-line options are
+// one contract (sampler.h); splitting would only spread the shared scratch and parameters.
 #include "gen/sampler.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +59,24 @@ void ilm_sampler_reseed(ilm_sampler *s, uint64_t seed) {
 // ---- set-up -------------------------------------------------------------------------------
 
 ilm_sampler_params ilm_sampler_default_params(void) {
-    return (ilm_sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .seed = 0};
+    return (ilm_sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .seed = 0,
+                                .repeat_penalty = 1.0f, .repeat_last_n = 64};
+}
+
+// A penalty changes something and the window is not empty by definition (repeat_last_n != 0).
+static bool penalties_on(const ilm_sampler_params *p) {
+    bool repeat = p->repeat_penalty != 1.0f && p->repeat_penalty != 0.0f;
+    return p->repeat_last_n != 0 && (repeat || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
+}
+
+bool ilm_sampler_adjusts(const ilm_sampler *s) { return s->n_bias > 0 || penalties_on(&s->params); }
+
+static int check_bias(const ilm_logit_bias *b, int n, const char *what, ilm_err *err) {
+    for (int i = 0; i < n; i++) {
+        if (b[i].token < 0) return ilm_fail(err, "sampler: %s token id must be >= 0 (got %d)", what, (int)b[i].token);
+        if (isnan(b[i].bias)) return ilm_fail(err, "sampler: %s for token %d is NaN", what, (int)b[i].token);
+    }
+    return 0;
 }
 
 int ilm_sampler_init(ilm_sampler *s, const ilm_sampler_params *p, ilm_err *err) {
@@ -64,7 +88,41 @@ int ilm_sampler_init(ilm_sampler *s, const ilm_sampler_params *p, ilm_err *err) 
         return ilm_fail(err, "sampler: top-p must be >= 0 (got %g)", (double)p->top_p);
     if (isnan(p->min_p) || p->min_p < 0 || p->min_p > 1)
         return ilm_fail(err, "sampler: min-p must be in [0, 1] (got %g)", (double)p->min_p);
+    if (!isfinite(p->repeat_penalty) || p->repeat_penalty < 0)
+        return ilm_fail(err, "sampler: repeat penalty must be finite and > 0 (1, or 0, = off; got %g)", (double)p->repeat_penalty);
+    if (!isfinite(p->presence_penalty))
+        return ilm_fail(err, "sampler: presence penalty must be finite (got %g)", (double)p->presence_penalty);
+    if (!isfinite(p->frequency_penalty))
+        return ilm_fail(err, "sampler: frequency penalty must be finite (got %g)", (double)p->frequency_penalty);
+    if (p->repeat_last_n < -1)
+        return ilm_fail(err, "sampler: repeat-last-n must be >= -1 (got %d)", p->repeat_last_n);
+    if (p->n_logit_bias < 0 || (p->n_logit_bias > 0 && !p->logit_bias))
+        return ilm_fail(err, "sampler: bad logit bias list (%d entries)", p->n_logit_bias);
+    if (p->n_cli_bias < 0 || p->n_cli_bias > ILM_SAMPLER_CLI_BIAS_MAX)
+        return ilm_fail(err, "sampler: bad --logit-bias count %d", p->n_cli_bias);
+    if (check_bias(p->logit_bias, p->n_logit_bias, "logit bias", err) ||
+        check_bias(p->cli_bias, p->n_cli_bias, "--logit-bias", err))
+        return -1;
     s->params = *p;
+    int n_bias = p->n_logit_bias + p->n_cli_bias;
+    if (n_bias > 0) {
+        s->bias = ilm_malloc((size_t)n_bias * sizeof *s->bias, err);
+        if (!s->bias) return -1;
+        if (p->n_logit_bias) memcpy(s->bias, p->logit_bias, (size_t)p->n_logit_bias * sizeof *s->bias);
+        if (p->n_cli_bias) memcpy(s->bias + p->n_logit_bias, p->cli_bias, (size_t)p->n_cli_bias * sizeof *s->bias);
+        s->n_bias = n_bias;
+    }
+    s->params.logit_bias = s->bias;
+    s->params.n_logit_bias = s->n_bias;
+    s->params.n_cli_bias = 0;
+    if (penalties_on(p) && p->repeat_last_n > 0) {  // the ring; -1 grows on demand
+        s->hist = ilm_malloc((size_t)p->repeat_last_n * sizeof *s->hist, err);
+        if (!s->hist) {
+            ilm_sampler_free(s);
+            return -1;
+        }
+        s->hist_cap = p->repeat_last_n;
+    }
     ilm_sampler_reseed(s, p->seed);
     return 0;
 }
@@ -72,9 +130,118 @@ int ilm_sampler_init(ilm_sampler *s, const ilm_sampler_params *p, ilm_err *err) 
 void ilm_sampler_free(ilm_sampler *s) {
     free(s->cand);
     free(s->topk_idx);
+    free(s->bias);
+    free(s->adj);
+    free(s->hist);
+    free(s->count);
     s->cand = NULL;
     s->topk_idx = NULL;
     s->cand_cap = 0;
+    s->bias = NULL;
+    s->n_bias = 0;
+    s->params.logit_bias = NULL;
+    s->params.n_logit_bias = 0;
+    s->adj = NULL;
+    s->adj_cap = 0;
+    s->hist = NULL;
+    s->hist_cap = s->hist_len = s->hist_head = 0;
+    s->count = NULL;
+    s->count_cap = 0;
+    s->n_vocab = 0;
+}
+
+// ---- history --------------------------------------------------------------------------------
+
+// Grows the per-token counts to cover ids < n (new entries zero).
+static int reserve_counts(ilm_sampler *s, int n) {
+    if (n <= s->count_cap) return 0;
+    int32_t *c = realloc(s->count, (size_t)n * sizeof *c);
+    if (!c) return -1;
+    memset(c + s->count_cap, 0, (size_t)(n - s->count_cap) * sizeof *c);
+    s->count = c;
+    s->count_cap = n;
+    return 0;
+}
+
+void ilm_sampler_accept(ilm_sampler *s, int32_t token) {
+    if (token < 0 || (s->n_vocab > 0 && token >= s->n_vocab) || !penalties_on(&s->params) || s->oom) return;
+    if (token >= s->count_cap) {
+        int64_t want = (int64_t)s->count_cap * 2;
+        if (want <= token) want = (int64_t)token + 1;
+        if (want > INT32_MAX) want = INT32_MAX;
+        if (reserve_counts(s, (int)want) != 0) {
+            s->oom = true;
+            return;
+        }
+    }
+    if (s->params.repeat_last_n < 0) {  // whole history: an array that grows
+        if (s->hist_len == s->hist_cap) {
+            int cap = s->hist_cap ? (s->hist_cap < INT32_MAX / 2 ? s->hist_cap * 2 : INT32_MAX) : 256;
+            int32_t *h = cap > s->hist_cap ? realloc(s->hist, (size_t)cap * sizeof *h) : NULL;
+            if (!h) {
+                s->oom = true;
+                return;
+            }
+            s->hist = h;
+            s->hist_cap = cap;
+        }
+        s->hist[s->hist_len++] = token;
+    } else if (s->hist_len < s->hist_cap) {
+        s->hist[s->hist_len++] = token;
+    } else {  // full ring: the oldest token leaves the window
+        s->count[s->hist[s->hist_head]]--;
+        s->hist[s->hist_head] = token;
+        s->hist_head = s->hist_head + 1 == s->hist_cap ? 0 : s->hist_head + 1;
+    }
+    s->count[token]++;
+}
+
+void ilm_sampler_reset(ilm_sampler *s) {
+    for (int i = 0; i < s->hist_len; i++) s->count[s->hist[i]] = 0;
+    s->hist_len = s->hist_head = 0;
+    s->oom = false;
+}
+
+// ---- adjustments ------------------------------------------------------------------------------
+
+// The row the chain should see: the caller's, or s->adj with bias and penalties applied.
+// NULL when the scratch cannot be allocated (or the history could not).
+static const float *adjusted_logits(ilm_sampler *s, const float *logits, int n) {
+    if (s->oom) return NULL;
+    const ilm_sampler_params *p = &s->params;
+    const bool pen = penalties_on(p) && s->hist_len > 0;
+    if (s->n_bias == 0 && !pen) return logits;
+    if (n > s->adj_cap) {
+        float *a = realloc(s->adj, (size_t)n * sizeof *a);
+        if (!a) return NULL;
+        s->adj = a;
+        s->adj_cap = n;
+    }
+    float *l = s->adj;
+    memcpy(l, logits, (size_t)n * sizeof *l);
+    for (int i = 0; i < s->n_bias; i++)  // llama_sampler_logit_bias: added in list order
+        if (s->bias[i].token < n) l[s->bias[i].token] += s->bias[i].bias;
+    if (pen) {
+        // llama_sampler_penalties_apply, once per distinct token of the window: the first visit
+        // applies the token's count and flips its sign to mark it done; a second pass restores.
+        const float rp = p->repeat_penalty == 0.0f ? 1.0f : p->repeat_penalty;
+        const float freq = p->frequency_penalty, pres = p->presence_penalty;
+        for (int i = 0; i < s->hist_len; i++) {
+            int32_t t = s->hist[i], c = s->count[t];
+            if (c <= 0) continue;
+            s->count[t] = -c;
+            if (t >= n) continue;
+            float x = l[t];
+            if (rp != 1.0f) x = x <= 0 ? x * rp : x / rp;
+            x -= (float)c * freq + pres;
+            l[t] = x;
+        }
+        for (int i = 0; i < s->hist_len; i++) {
+            int32_t t = s->hist[i];
+            if (s->count[t] < 0) s->count[t] = -s->count[t];
+        }
+    }
+    return l;
 }
 
 static int reserve_scratch(ilm_sampler *s, int n_vocab) {
@@ -91,8 +258,21 @@ static int reserve_scratch(ilm_sampler *s, int n_vocab) {
 
 int ilm_sampler_reserve(ilm_sampler *s, int n_vocab, ilm_err *err) {
     if (n_vocab <= 0) return ilm_fail(err, "sampler: vocabulary size must be positive (got %d)", n_vocab);
+    for (int i = 0; i < s->n_bias; i++)
+        if (s->bias[i].token >= n_vocab)
+            return ilm_fail(err, "sampler: logit bias for token %d, but the vocabulary has %d tokens",
+                            (int)s->bias[i].token, n_vocab);
     if (reserve_scratch(s, n_vocab) != 0)
         return ilm_fail(err, "sampler: out of memory for %d candidates", n_vocab);
+    if (ilm_sampler_adjusts(s) && n_vocab > s->adj_cap) {
+        float *a = realloc(s->adj, (size_t)n_vocab * sizeof *a);
+        if (!a) return ilm_fail(err, "sampler: out of memory for %d adjusted logits", n_vocab);
+        s->adj = a;
+        s->adj_cap = n_vocab;
+    }
+    if (penalties_on(&s->params) && reserve_counts(s, n_vocab) != 0)
+        return ilm_fail(err, "sampler: out of memory for %d token counts", n_vocab);
+    if (n_vocab > s->n_vocab) s->n_vocab = n_vocab;
     return 0;
 }
 
@@ -268,6 +448,8 @@ static int final_candidates(ilm_sampler *s, const float *logits, int n, double *
 // ---- drawing ------------------------------------------------------------------------------
 
 int32_t ilm_sample(ilm_sampler *s, const float *logits, int n_vocab) {
+    logits = adjusted_logits(s, logits, n_vocab);
+    if (!logits) return -1;
     if (ilm_sampler_is_greedy(s)) return ilm_argmax(logits, n_vocab);  // no scratch, no randomness
     double mass;
     int n_c = final_candidates(s, logits, n_vocab, &mass);
@@ -283,6 +465,8 @@ int32_t ilm_sample(ilm_sampler *s, const float *logits, int n_vocab) {
 
 int ilm_sampler_probs(ilm_sampler *s, const float *logits, int n_vocab, float *probs_out) {
     memset(probs_out, 0, (size_t)n_vocab * sizeof *probs_out);
+    logits = adjusted_logits(s, logits, n_vocab);
+    if (!logits) return -1;
     if (ilm_sampler_is_greedy(s)) {
         probs_out[ilm_argmax(logits, n_vocab)] = 1.0f;
         return 0;
@@ -338,5 +522,85 @@ int ilm_spec_accept(ilm_sampler *s, const float *p_target, const float *q_draft,
     // No residual mass means p <= q everywhere, i.e. p == q up to rounding, where a rejection
     // is itself a rounding artefact: fall back to p.
     *out_token = t >= 0 ? t : ilm_sample_probs(s, p_target, n_vocab);
+    return 0;
+}
+
+// ---- command line -------------------------------------------------------------------------
+
+// The value after argv[*i] as a number in [lo, hi]; advances *i onto it.
+static int float_opt(int argc, char **argv, int *i, double lo, double hi, bool lo_open, float *out, ilm_err *err) {
+    if (*i + 1 >= argc) return ilm_fail(err, "%s needs a value", argv[*i]);
+    const char *v = argv[*i + 1];
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || end == v || !(x >= lo && x <= hi) || (lo_open && x == lo))
+        return ilm_fail(err, "%s: bad value '%s' (expected %s%g..%g)", argv[*i], v, lo_open ? "> " : "", lo, hi);
+    *out = (float)x;
+    (*i)++;
+    return 0;
+}
+
+static int int_opt(int argc, char **argv, int *i, long long lo, long long hi, long long *out, ilm_err *err) {
+    if (*i + 1 >= argc) return ilm_fail(err, "%s needs a value", argv[*i]);
+    const char *v = argv[*i + 1];
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (*end || end == v || errno == ERANGE || x < lo || x > hi)
+        return ilm_fail(err, "%s: bad value '%s' (expected %lld..%lld)", argv[*i], v, lo, hi);
+    *out = x;
+    (*i)++;
+    return 0;
+}
+
+// llama.cpp's --logit-bias syntax: TOKEN, then '+' or '-', then the magnitude ("inf" allowed).
+static int logit_bias_opt(ilm_sampler_params *p, int argc, char **argv, int *i, ilm_err *err) {
+    if (*i + 1 >= argc) return ilm_fail(err, "--logit-bias needs TOKEN+BIAS or TOKEN-BIAS");
+    const char *v = argv[*i + 1];
+    char *end;
+    errno = 0;
+    long long tok = v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
+    if (tok < 0 || errno == ERANGE || tok > INT32_MAX || (*end != '+' && *end != '-'))
+        return ilm_fail(err, "--logit-bias: bad value '%s' (expected TOKEN+BIAS or TOKEN-BIAS, e.g. 15043+1, 15043-inf)", v);
+    const char sign = *end;
+    const char *num = end + 1;
+    double b = strtod(num, &end);
+    if (*end || end == num || isnan(b))
+        return ilm_fail(err, "--logit-bias: bad bias in '%s' (expected TOKEN+BIAS or TOKEN-BIAS, e.g. 15043+1, 15043-inf)", v);
+    if (p->n_cli_bias >= ILM_SAMPLER_CLI_BIAS_MAX)
+        return ilm_fail(err, "--logit-bias: at most %d of them (at '%s')", ILM_SAMPLER_CLI_BIAS_MAX, v);
+    p->cli_bias[p->n_cli_bias++] = (ilm_logit_bias){(int32_t)tok, (float)(sign == '-' ? -b : b)};
+    (*i)++;
+    return 0;
+}
+
+int ilm_sampler_parse_opt(ilm_sampler_params *p, int argc, char **argv, int *i, ilm_err *err) {
+    const char *a = argv[*i];
+    long long x;
+    // The ranges of --temp ... --seed are those `run` always had.
+    if (!strcmp(a, "--temp")) return float_opt(argc, argv, i, 0, 100, false, &p->temperature, err) ? -1 : 1;
+    if (!strcmp(a, "--top-p")) return float_opt(argc, argv, i, 0, 1, false, &p->top_p, err) ? -1 : 1;
+    if (!strcmp(a, "--min-p")) return float_opt(argc, argv, i, 0, 1, false, &p->min_p, err) ? -1 : 1;
+    if (!strcmp(a, "--top-k")) {
+        if (int_opt(argc, argv, i, 0, 1 << 24, &x, err)) return -1;
+        p->top_k = (int)x;
+        return 1;
+    }
+    if (!strcmp(a, "--seed")) {
+        if (int_opt(argc, argv, i, 0, INT64_MAX, &x, err)) return -1;
+        p->seed = (uint64_t)x;
+        return 1;
+    }
+    if (!strcmp(a, "--repeat-penalty")) return float_opt(argc, argv, i, 0, 100, true, &p->repeat_penalty, err) ? -1 : 1;
+    if (!strcmp(a, "--repeat-last-n")) {
+        if (int_opt(argc, argv, i, -1, 1 << 24, &x, err)) return -1;
+        p->repeat_last_n = (int)x;
+        return 1;
+    }
+    if (!strcmp(a, "--presence-penalty"))
+        return float_opt(argc, argv, i, -100, 100, false, &p->presence_penalty, err) ? -1 : 1;
+    if (!strcmp(a, "--frequency-penalty"))
+        return float_opt(argc, argv, i, -100, 100, false, &p->frequency_penalty, err) ? -1 : 1;
+    if (!strcmp(a, "--logit-bias")) return logit_bias_opt(p, argc, argv, i, err) ? -1 : 1;
     return 0;
 }
