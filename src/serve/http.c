@@ -173,9 +173,10 @@ static int scan_head(const char *b, size_t n, const ilm_http_limits *lim, head_s
     bool have_line = false;
     for (;;) {
         if (!next_line(b, avail, p, &len, &next)) {
-            // A lone CR that can no longer be followed by LF proves a bad line ending.
+            // A CR followed by something else than LF, both inside the head limit, is a bad line ending
+            // (past the limit the 431 below comes first, whatever the bytes: prefixes agree).
             const char *cr = p < avail ? memchr(b + p, '\r', avail - p) : NULL;
-            if (cr && (size_t)(cr - b) + 1 < n && cr[1] != '\n') return fail(msg, cap, 400, "CR not followed by LF");
+            if (cr && (size_t)(cr - b) + 1 < avail && cr[1] != '\n') return fail(msg, cap, 400, "CR not followed by LF");
             if (n >= lim_h) return fail(msg, cap, 431, "request head exceeds the limit of %zu bytes", lim_h);
             return 0;
         }
