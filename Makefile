@@ -4,7 +4,7 @@
 #   make check      tests under ASan + UBSan
 #   make tsan       thread-pool tests under TSan
 #   make cross-arm  aarch64 build (gcc-aarch64-linux-gnu);  make test-arm: tests under qemu
-#   make fuzz       libFuzzer target for the GGUF parser (clang)
+#   make fuzz       libFuzzer targets (clang): builds gguf/http/json, runs gguf; make fuzz-run: all
 #   make demo       run the bundled pycoder model
 #   make golden-compare REF=rev   every logits/greedy/speculative hash on the fixtures equal to
 #                   a build of git revision REF (for behaviour-preserving changes)
@@ -45,7 +45,7 @@ BENCH_SRC = $(wildcard bench/*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check tsan cross-arm test-arm fuzz demo bench golden-compare clean
+.PHONY: all test check tsan cross-arm test-arm fuzz fuzz-build fuzz-run demo bench golden-compare clean
 all: ironlm
 
 ironlm: $(BUILD)/ironlm
@@ -92,14 +92,34 @@ test-arm: cross-arm
 	IRONLM_BIN="qemu-aarch64-static -cpu cortex-a72 ./ironlm-arm64" IRONLM_FIXTURES=$(FIXTURES) \
 	  qemu-aarch64-static -cpu cortex-a72 build/arm64/tests/run $(or $(T),kernels)
 
-# The fuzz target links the GGUF reader alone (gguf.c + util.c): the writer (gguf_write.c)
-# and everything above the format layer stay out.
+# Each fuzz target links only what it tests: the GGUF reader (gguf.c + util.c, no writer), the
+# HTTP parser (http.c + buf.c), the JSON reader/writer (json.c + buf.c + util.c).
+#   make fuzz        builds all three, runs fuzz_gguf for FUZZ_SECONDS (corpus build/fuzz-corpus)
+#   make fuzz-run    runs each for FUZZ_SECONDS, one after another (new inputs in
+#                    build/fuzz-corpus[-http|-json], seeds from tests/data/fuzz/http|json)
 FUZZ_SECONDS ?= 60
-fuzz:
-	@mkdir -p build/fuzz build/fuzz-corpus
-	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_gguf \
-	  tests/fuzz_gguf.c src/format/gguf.c src/base/util.c simd/types.c
+FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_BIN = build/fuzz/fuzz_gguf build/fuzz/fuzz_http build/fuzz/fuzz_json
+FUZZ_gguf = tests/fuzz_gguf.c src/format/gguf.c src/base/util.c simd/types.c
+FUZZ_http = tests/fuzz_http.c src/serve/http.c src/base/buf.c
+FUZZ_json = tests/fuzz_json.c src/format/json.c src/base/buf.c src/base/util.c
+
+.SECONDEXPANSION:
+build/fuzz/fuzz_%: $$(FUZZ_$$*) $$(wildcard src/*/*.h simd/*.h)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $(FUZZ_$*)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@mkdir -p build/fuzz-corpus
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
+
+fuzz-run: fuzz-build
+	@mkdir -p build/fuzz-corpus build/fuzz-corpus-http build/fuzz-corpus-json
+	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
+	build/fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-http tests/data/fuzz/http
+	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz-corpus-json tests/data/fuzz/json
 
 demo: ironlm
 	./ironlm run -m models/pycoder-q8_0.gguf --draft models/pycoder-mtp-q8_0.gguf -f models/demo-prompt.txt -n 96 --temp 0
