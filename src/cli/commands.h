@@ -6,6 +6,7 @@
 
 int ilm_cmd_run(int argc, char **argv);         // cmd_run.c
 int ilm_cmd_logits(int argc, char **argv);      // cmd_logits.c
+int ilm_cmd_serve(int argc, char **argv);       // cmd_serve.c: the OpenAI-compatible server
 // `bench` (cmd_bench*.c); with --kernels it hands over to ilm_cmd_bench_kernels.
 int ilm_cmd_bench(int argc, char **argv);
 // `bench --kernels` (cmd_bench_kernels.c): every matrix kernel x kernel set x batch width.

@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"run", ilm_cmd_run, "generate text from a prompt or chat, optionally with --draft DRAFTER.gguf"},
+    {"serve", ilm_cmd_serve, "OpenAI-compatible HTTP server; --parallel N slots, each with the --draft drafter"},
     {"bench", ilm_cmd_bench, "llama-bench-style speed table (pp/tg, GB/s, % of bandwidth); --kernels"},
     {"logits", ilm_cmd_logits, "raw float32 logits after every position of --tokens (numerical interface)"},
     {"tokenize", ilm_cmd_tokenize, "text -> token ids"},
