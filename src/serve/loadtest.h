@@ -61,7 +61,7 @@ typedef struct {
     int64_t draft_n, draft_accepted;  // sums over requests whose final chunk had timings.draft_n
     bool has_draft;
     int n_errs;                             // distinct error messages kept (first ILM_LT_MAX_ERRS)
-    char errs[ILM_LT_MAX_ERRS][256];
+    char errs[ILM_LT_MAX_ERRS][400];
 } ilm_loadtest_level;
 
 // Runs o->requests streaming requests with `concurrency` client threads. Returns 0 (request
