@@ -302,17 +302,18 @@ TEST(loadtest_percentile) {
 }
 
 TEST(loadtest_cancel_pick) {
-    int n = 0;
+    int n = 0, n12 = 0;
     for (int i = 0; i < 1000; i++) {
         CHECK(!ilm_loadtest_cancels(5, i, 0));
         CHECK(ilm_loadtest_cancels(5, i, 1));
-        CHECK(ilm_loadtest_cancels(5, i, 0.3) == ilm_loadtest_cancels(5, i, 0.3));
         n += ilm_loadtest_cancels(5, i, 0.3);
+        n12 += i < 12 && ilm_loadtest_cancels(1, i, 0.25);
     }
-    CHECK_MSG(n > 240 && n < 360, "%d of 1000 picked at 0.3", n);
-    int diff = 0;
-    for (int i = 0; i < 100; i++) diff += ilm_loadtest_cancels(5, i, 0.5) != ilm_loadtest_cancels(6, i, 0.5);
-    CHECK(diff > 10);  // the seed matters
+    CHECK_MSG(n >= 299 && n <= 301, "%d of 1000 picked at 0.3", n);
+    CHECK_EQ(n12, 3);  // a quarter of 12, whatever the seed
+    int patterns = 0;  // the seed moves the picks
+    for (uint64_t seed = 0; seed < 10; seed++) patterns += ilm_loadtest_cancels(seed, 0, 0.25) != ilm_loadtest_cancels(0, 0, 0.25);
+    CHECK(patterns > 0);
 }
 
 TEST(loadtest_prompts_file) {

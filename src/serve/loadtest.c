@@ -216,11 +216,15 @@ int ilm_loadtest_prompts(const ilm_loadtest_opts *o, char ***prompts, int *n, ch
 
 bool ilm_loadtest_cancels(uint64_t seed, int idx, double cancel_frac) {
     if (cancel_frac <= 0) return false;
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (uint64_t)(idx + 1);  // splitmix64
+    if (cancel_frac >= 1) return true;
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull;  // splitmix64 of the seed: the phase u in [0, 1)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53 < cancel_frac;
+    double u = (double)(z >> 11) * 0x1.0p-53;
+    // request idx is picked when idx * F + u crosses an integer: every run of n consecutive
+    // requests has floor or ceil of n * F picks, spread evenly
+    return floor((idx + 1) * cancel_frac + u) > floor(idx * cancel_frac + u);
 }
 
 static int cmp_double(const void *a, const void *b) {

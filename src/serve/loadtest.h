@@ -39,8 +39,8 @@ extern const char ilm_loadtest_usage[];
 // malloc'd array of pointers into *store (also malloc'd; NULL for the built-in list).
 int ilm_loadtest_prompts(const ilm_loadtest_opts *o, char ***prompts, int *n, char **store, ilm_err *err);
 
-// Whether request idx (0-based, within a level) is one the client cancels: a hash of (seed, idx)
-// below cancel_frac.
+// Whether request idx (0-based, within a level) is one the client cancels: evenly spread picks,
+// floor or ceil of n * cancel_frac among any n consecutive requests, their phase set by the seed.
 bool ilm_loadtest_cancels(uint64_t seed, int idx, double cancel_frac);
 
 // Nearest-rank percentile (p in [0, 100]) of v[0..n) sorted ascending; NAN when n == 0.
