@@ -17,3 +17,4 @@ int ilm_cmd_inspect(int argc, char **argv);     // cmd_inspect.c
 int ilm_cmd_strip(int argc, char **argv);       // cmd_strip.c
 int ilm_cmd_quantize(int argc, char **argv);    // cmd_quantize.c
 int ilm_cmd_synth(int argc, char **argv);       // cmd_synth.c
+int ilm_cmd_loadtest(int argc, char **argv);    // cmd_loadtest.c
