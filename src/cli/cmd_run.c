@@ -12,6 +12,7 @@
 #include "gen/engine.h"
 #include "gen/sampler.h"
 #include "gen/scheduler.h"
+#include "gen/stop.h"
 #include "gen/tokenizer.h"
 
 typedef struct {
@@ -21,6 +22,8 @@ typedef struct {
     FILE *out;
     char *answer;           // collected text (chat history)
     size_t answer_len, answer_cap;
+    ilm_stop *stop;         // --stop strings (never printed)
+    ilm_buf shown;          // scratch: the text the stop matcher released
 } printer;
 
 static void append_answer(printer *p, const char *s, size_t n) {
@@ -36,6 +39,13 @@ static void append_answer(printer *p, const char *s, size_t n) {
     p->answer[p->answer_len] = 0;
 }
 
+static void show(printer *p, const char *s, size_t n) {
+    if (!n) return;
+    fwrite(s, 1, n, p->out);
+    fflush(p->out);
+    append_answer(p, s, n);
+}
+
 static int on_token(void *ctx, int32_t t) {
     printer *p = ctx;
     if (p->ids) {
@@ -45,18 +55,33 @@ static int on_token(void *ctx, int32_t t) {
     size_t n;
     ilm_err err;
     const char *s = ilm_detok_push(p->detok, t, &n, &err);
+    int stop = 0;
     if (s && n) {
-        fwrite(s, 1, n, p->out);
-        fflush(p->out);
-        append_answer(p, s, n);
+        ilm_buf_reset(&p->shown);
+        stop = ilm_stop_feed(p->stop, s, n, &p->shown);
+        show(p, p->shown.p, p->shown.len);
     }
-    return 0;
+    return stop;
+}
+
+// End of a generation: what the detokenizer and the stop matcher still hold.
+static void finish_text(printer *p) {
+    size_t n;
+    const char *rest = ilm_detok_flush(p->detok, &n);
+    if (p->ids) return;
+    ilm_buf_reset(&p->shown);
+    if (!ilm_stop_which(p->stop)) {
+        if (rest && n) ilm_stop_feed(p->stop, rest, n, &p->shown);
+        if (!ilm_stop_which(p->stop)) ilm_stop_flush(p->stop, &p->shown);
+    }
+    show(p, p->shown.p, p->shown.len);
 }
 
 static void usage(void) {
     fprintf(stderr,
             "usage: ironlm run -m MODEL.gguf (-p TEXT | -f FILE | --tokens IDS | --chat) [options]\n"
-            "  -n N  --temp T  --top-k K  --top-p P  --min-p P  --seed S  --ignore-eos  --ids\n"
+            "  -n N  --temp T  --top-k K  --top-p P  --min-p P  --seed S  --ignore-eos  --ids  --stop TEXT\n"
+            "  --repeat-penalty P  --repeat-last-n N  --presence-penalty P  --frequency-penalty P  --logit-bias ID(+|-)B\n"
             "  --chat  --system TEXT  --draft D.gguf  --draft-max N  --draft-p-min P  --spec-autotune\n"
             "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n");
 }
@@ -81,17 +106,20 @@ int ilm_cmd_run(int argc, char **argv) {
     ilm_engine_opts eo;
     ilm_engine_opts_default(&eo);
     ilm_sampler_params sp = ilm_sampler_default_params();
-    bool seed_given = false, chat = false, ids_out = false, ignore_eos = false, autotune = false;
+    sp.seed = UINT64_MAX;  // parse_opt never sets this: tells whether --seed was given
+    const char *stops[ILM_STOP_MAX];
+    int n_stops = 0;
+    bool chat = false, ids_out = false, ignore_eos = false, autotune = false;
     const char *prompt = NULL, *prompt_file = NULL, *tokens = NULL, *system = NULL, *draft_path = NULL;
     long n_predict = 128, draft_max = 3;
     float p_min = 0.0f;
     ilm_err err;
     for (int i = 1; i < argc; i++) {
         int r = ilm_engine_parse_opt(&eo, argc, argv, &i, &err);
+        if (!r) r = ilm_sampler_parse_opt(&sp, argc, argv, &i, &err);
         if (r < 0) goto bad;
         if (r) continue;
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long x;
         if (!strcmp(a, "--chat")) chat = true;
         else if (!strcmp(a, "--ids")) ids_out = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
@@ -104,25 +132,19 @@ int ilm_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--tokens")) tokens = argv[++i];
         else if (!strcmp(a, "--system")) system = argv[++i];
         else if (!strcmp(a, "--draft") || !strcmp(a, "-md")) draft_path = argv[++i];
+        else if (!strcmp(a, "--stop") || !strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
+            if (n_stops == ILM_STOP_MAX) {
+                ilm_fail(&err, "%s: at most %d stop strings", a, ILM_STOP_MAX);
+                goto bad;
+            }
+            stops[n_stops++] = argv[++i];
+        }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (parse_int(a, argv[++i], 0, 1 << 24, &n_predict, &err)) goto bad;
         } else if (!strcmp(a, "--draft-max")) {
             if (parse_int(a, argv[++i], 0, ILM_SPEC_MAX_DRAFT, &draft_max, &err)) goto bad;
         } else if (!strcmp(a, "--draft-p-min")) {
             if (parse_float(a, argv[++i], 0, 1, &p_min, &err)) goto bad;
-        } else if (!strcmp(a, "--temp")) {
-            if (parse_float(a, argv[++i], 0, 100, &sp.temperature, &err)) goto bad;
-        } else if (!strcmp(a, "--top-k")) {
-            if (parse_int(a, argv[++i], 0, 1 << 24, &x, &err)) goto bad;
-            sp.top_k = (int)x;
-        } else if (!strcmp(a, "--top-p")) {
-            if (parse_float(a, argv[++i], 0, 1, &sp.top_p, &err)) goto bad;
-        } else if (!strcmp(a, "--min-p")) {
-            if (parse_float(a, argv[++i], 0, 1, &sp.min_p, &err)) goto bad;
-        } else if (!strcmp(a, "--seed")) {
-            if (parse_int(a, argv[++i], 0, 0x7fffffffffffffffL, &x, &err)) goto bad;
-            sp.seed = (uint64_t)x;
-            seed_given = true;
         } else {
             ilm_fail(&err, "run: unknown option %s", a);
             goto bad;
@@ -133,7 +155,7 @@ int ilm_cmd_run(int argc, char **argv) {
         ilm_fail(&err, "run: need -m MODEL and a prompt (-p, -f, --tokens or --chat)");
         goto bad;
     }
-    if (!seed_given) sp.seed = (uint64_t)time(NULL);
+    if (sp.seed == UINT64_MAX) sp.seed = (uint64_t)time(NULL);
 
     ilm_engine e;
     ilm_tokenizer *tk = NULL;
@@ -145,7 +167,7 @@ int ilm_cmd_run(int argc, char **argv) {
     int n_ids = 0, rc = 1;
     char *text = NULL;
     size_t text_len = 0;
-    printer pr = {ids_out, 0, NULL, stdout, NULL, 0, 0};
+    printer pr = {.ids = ids_out, .out = stdout};
     bool sampler_ok = false;
     if (ilm_engine_open(&e, &eo, &err)) goto fail_early;
     if (ilm_tokenizer_load(&tk, e.model->gguf, &err)) goto fail;
@@ -158,6 +180,7 @@ int ilm_cmd_run(int argc, char **argv) {
     }
     if (!ilm_sampler_is_greedy(&s)) fprintf(stderr, "ironlm: seed %llu\n", (unsigned long long)sp.seed);
     if (!(pr.detok = ilm_detok_new(tk, false, &err))) goto fail;
+    if (ilm_stop_new(&pr.stop, stops, n_stops, &err)) goto fail;
 
     if (tokens) {
         if (ilm_parse_int_list(tokens, &ids, &n_ids, &err)) goto fail;
@@ -191,9 +214,7 @@ int ilm_cmd_run(int argc, char **argv) {
             goto fail;
         }
         if (ilm_generate(&e, d, &s, ids, n_ids, &go, &st, &err)) goto fail;
-        size_t n;
-        const char *rest = ilm_detok_flush(pr.detok, &n);
-        if (!ids_out && rest && n) fwrite(rest, 1, n, stdout);
+        finish_text(&pr);
         fputc('\n', stdout);
         fflush(stdout);
         ilm_gen_stats_print(&st, &e, d != NULL);
@@ -222,12 +243,10 @@ int ilm_cmd_run(int argc, char **argv) {
         if (r) goto fail;
         pr.answer_len = 0;
         if (ilm_generate(&e, d, &s, ids, n_ids, &go, &st, &err)) goto fail;
-        size_t n;
-        const char *rest = ilm_detok_flush(pr.detok, &n);
-        if (rest && n) {
-            fwrite(rest, 1, n, stdout);
-            append_answer(&pr, rest, n);
-        }
+        finish_text(&pr);
+        ilm_stop_free(pr.stop);  // a fresh matcher for the next turn
+        pr.stop = NULL;
+        if (ilm_stop_new(&pr.stop, stops, n_stops, &err)) goto fail;
         fputc('\n', stdout);
         fflush(stdout);
         if (ilm_chat_add_generated(&conv, pr.answer ? pr.answer : "", &err)) goto fail;
@@ -239,6 +258,8 @@ fail:
     free(ids);
     free(text);
     free(pr.answer);
+    ilm_stop_free(pr.stop);
+    ilm_buf_free(&pr.shown);
     if (pr.detok) ilm_detok_free(pr.detok);
     if (sampler_ok) ilm_sampler_free(&s);
     ilm_chat_free(&conv);
