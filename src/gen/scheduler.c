@@ -179,6 +179,8 @@ int ilm_sched_submit(ilm_sched *s, int i, const ilm_job *job, ilm_err *err) {
     sl->at.max = sl->n_max;
     sl->cancel = false;
     sl->t_start = 0;
+    // the penalty history: the whole prompt (as llama.cpp's server), then each token chosen
+    for (int k = 0; k < job->n_prompt; k++) ilm_sampler_accept(job->sampler, job->prompt[k]);
     sl->state = SLOT_PREFILL;
     return 0;
 }
@@ -263,6 +265,7 @@ static void prefill_done(ilm_sched *s, int i, const float *logits, const float *
     sl->t_gen0 = ilm_now();
     sl->state = SLOT_DECODE;
     sl->pending = ilm_sample(sl->job.sampler, logits, V);
+    ilm_sampler_accept(sl->job.sampler, sl->pending);
     memcpy(sl->g0, hidden, sizeof(float) * (size_t)H);
     int why = sl->job.gen.n_predict <= 0 ? ILM_END_LENGTH : emit(sl, sl->pending);
     if (why >= 0) finish(s, i, (ilm_end)why, NULL);

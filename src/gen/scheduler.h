@@ -27,7 +27,8 @@ typedef enum {
 typedef struct {
     const int32_t *prompt;  // [n_prompt] (copied at submit)
     int n_prompt;
-    ilm_sampler *sampler;   // the caller's, used until on_end
+    ilm_sampler *sampler;   // the caller's, used until on_end; the prompt and every chosen token
+                            // are added to its penalty history (ilm_sampler_accept)
     ilm_gen_opts gen;       // n_predict, end-of-generation ids, drafting, on_token
     // How the prompt meets what the slot's cache holds:
     //   append:  the prompt continues the cache as it is (an interactive chat's next turn);

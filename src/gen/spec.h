@@ -68,7 +68,8 @@ void ilm_autotune_drafted(ilm_autotune *a, double secs_per_step);
 // the n drafts. Accepts the longest agreeing prefix (greedy) or applies the speculative-sampling
 // rule; returns the number a of accepted drafts and sets *next to the token that follows them
 // (the correction, or the bonus token when all n were accepted). probs: scratch [V] (sampling
-// only). Counts the round in st and at (at may be NULL).
+// only). Counts the round in st and at (at may be NULL). The accepted drafts and *next join the
+// sampler's penalty history in order (ilm_sampler_accept), so each row sees the tokens before it.
 int ilm_spec_round(ilm_sampler *s, const float *logits, int V, const int32_t *drafts, int n, float *probs,
                    ilm_gen_stats *st, ilm_autotune *at, int32_t *next);
 

@@ -302,7 +302,10 @@ int ilm_serve(const ilm_serve_opts *o, ilm_err *err) {
         }
         // new output of running generations
         for (int i = 0; i < n_conns; i++)
-            if (conns[i]->r) ilm_serve_pump(S, conns[i]);
+            if (conns[i]->r) {
+                ilm_serve_pump(S, conns[i]);
+                if (!conns[i]->r) conn_parse(S, conns[i], &lim);  // pipelined requests waiting behind it
+            }
         // connections: read, parse, write (indexes of pfd from 3 match conns at poll time)
         int polled = np_fd - 3;
         for (int i = 0; i < polled && i < n_conns; i++) {

@@ -156,6 +156,20 @@ static int start(ilm_server *S, ilm_sreq *r, ilm_err *err) {
 // The next queued request that can start now, removed from the queue, with its slot chosen
 // (caller holds mu). NULL when none can.
 static ilm_sreq *take_startable(ilm_server *S) {
+    // requests whose client went away while they waited leave the queue first
+    for (ilm_sreq **link = &S->queue_head, *prev = NULL; *link;) {
+        ilm_sreq *r = *link;
+        if (!r->cancel) {
+            prev = r;
+            link = &r->next;
+            continue;
+        }
+        *link = r->next;
+        if (S->queue_tail == r) S->queue_tail = prev;
+        S->queue_len--;
+        S->c.cancelled++;
+        if (!--r->refs) sreq_free(r);  // the worker's reference; the connection dropped its own
+    }
     ilm_sreq *prev = NULL;
     for (ilm_sreq *r = S->queue_head; r; prev = r, r = r->next) {
         int slot = -1;
