@@ -19,7 +19,8 @@ const char ilm_loadtest_usage[] =
     "  --url URL            server base URL (http only); requests go to URL/v1/...\n"
     "  --concurrency LIST   client counts, one table row each (default 1), e.g. 1,2,4,8\n"
     "  --requests N         requests per level (default 16)\n"
-    "  --prompt-file F      one prompt per line, used round-robin (default: 8 built-in prompts)\n"
+    "  --prompt-file F      one prompt per line (\\n, \\t, \\\\ escapes), used round-robin\n"
+    "                       (default: 8 built-in prompts)\n"
     "  --max-tokens M       max_tokens per request (default 64)\n"
     "  --endpoint chat|completions   /v1/chat/completions (default) or /v1/completions\n"
     "  --model NAME         the request's \"model\" field (default: none)\n"
@@ -198,6 +199,18 @@ int ilm_loadtest_prompts(const ilm_loadtest_opts *o, char ***prompts, int *n, ch
         if (nl) *nl = 0;
         size_t l = strlen(s);
         if (l && s[l - 1] == '\r') s[--l] = 0;
+        // escapes, so a line can hold a multi-line prompt: \n newline, \t tab, \\ backslash
+        size_t w = 0;
+        for (size_t r = 0; r < l; r++) {
+            if (s[r] == '\\' && r + 1 < l && (s[r + 1] == 'n' || s[r + 1] == 't' || s[r + 1] == '\\')) {
+                r++;
+                s[w++] = s[r] == 'n' ? '\n' : s[r] == 't' ? '\t' : '\\';
+            } else {
+                s[w++] = s[r];
+            }
+        }
+        s[w] = 0;
+        l = w;
         if (l) p[k++] = s;
         s = nl ? nl + 1 : NULL;
     }
