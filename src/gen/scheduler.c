@@ -40,6 +40,11 @@ struct ilm_sched {
     bool *want;
     float *logits, *hidden;     // [rows_cap][V], [rows_cap][H]
     float *probs;               // [V]
+    // the draft chains of one step, batched over the decoding slots
+    const ilm_kv **ch_kv;       // [n_slots]
+    int32_t *ch_t0, *ch_drafts; // [n_slots], [n_slots][ILM_SPEC_MAX_DRAFT]
+    int *ch_pos, *ch_len, *ch_count, *ch_slot;
+    float *ch_g0, *ch_pmin;     // [n_slots][H], [n_slots]
     long steps;
     int rr;                     // round-robin start for prefill chunks
 };
@@ -72,8 +77,24 @@ int ilm_sched_create(ilm_sched **out, ilm_engine *e, ilm_drafter *drafter, int n
     s->logits = malloc(sizeof(float) * (size_t)s->rows_cap * V);
     s->hidden = malloc(sizeof(float) * (size_t)s->rows_cap * H);
     s->probs = malloc(sizeof(float) * (size_t)V);
-    if (!s->slots || !s->kvs || !s->tok || !s->pos || !s->seq || !s->want || !s->logits || !s->hidden || !s->probs)
+    size_t ns = (size_t)n_slots;
+    s->ch_kv = calloc(ns, sizeof *s->ch_kv);
+    s->ch_t0 = calloc(ns, sizeof(int32_t));
+    s->ch_drafts = calloc(ns * ILM_SPEC_MAX_DRAFT, sizeof(int32_t));
+    s->ch_pos = calloc(ns, sizeof(int));
+    s->ch_len = calloc(ns, sizeof(int));
+    s->ch_count = calloc(ns, sizeof(int));
+    s->ch_slot = calloc(ns, sizeof(int));
+    s->ch_g0 = calloc(ns * (size_t)H, sizeof(float));
+    s->ch_pmin = calloc(ns, sizeof(float));
+    if (!s->slots || !s->kvs || !s->tok || !s->pos || !s->seq || !s->want || !s->logits || !s->hidden || !s->probs ||
+        !s->ch_kv || !s->ch_t0 || !s->ch_drafts || !s->ch_pos || !s->ch_len || !s->ch_count || !s->ch_slot ||
+        !s->ch_g0 || !s->ch_pmin)
         goto oom;
+    if (drafter && max_draft > 0 && ilm_drafter_reserve(drafter, n_slots, err)) {
+        ilm_sched_free(s);
+        return -1;
+    }
     for (int i = 0; i < n_slots; i++) {
         slot *sl = &s->slots[i];
         sl->kv = &e->kv[i];
@@ -105,6 +126,15 @@ void ilm_sched_free(ilm_sched *s) {
     free(s->logits);
     free(s->hidden);
     free(s->probs);
+    free(s->ch_kv);
+    free(s->ch_t0);
+    free(s->ch_drafts);
+    free(s->ch_pos);
+    free(s->ch_len);
+    free(s->ch_count);
+    free(s->ch_slot);
+    free(s->ch_g0);
+    free(s->ch_pmin);
     free(s);
 }
 
@@ -300,8 +330,9 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         sl->in_step = false;
         if (sl->state != SLOT_IDLE && sl->cancel) finish(s, i, ILM_END_CANCEL, NULL);
     }
-    // Decoding slots: draft, then the pending token and the drafts as rows.
-    int n = 0, rows = 0;
+    // Decoding slots: every slot's draft chain (one batched drafter step per chain position),
+    // then the pending token and the drafts as rows.
+    int n = 0, rows = 0, nc = 0;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_DECODE) continue;
@@ -316,15 +347,38 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         if (N > e->n_ctx - p - 1) N = e->n_ctx - p - 1;
         if (N < 0) N = 0;
         sl->n_drafts = 0;
+        sl->in_step = true;
         if (N > 0) {
-            double td = ilm_now();
-            sl->n_drafts = ilm_drafter_chain(s->drafter, sl->kv, sl->pending, sl->g0, p, N, sl->job.gen.draft_p_min,
-                                             sl->drafts, NULL);
-            if (sl->n_drafts > 0) ilm_autotune_drafted(&sl->at, (ilm_now() - td) / sl->n_drafts);
+            s->ch_slot[nc] = i;
+            s->ch_kv[nc] = sl->kv;
+            s->ch_t0[nc] = sl->pending;
+            memcpy(s->ch_g0 + (size_t)nc * H, sl->g0, sizeof(float) * (size_t)H);
+            s->ch_pos[nc] = p;
+            s->ch_len[nc] = N;
+            s->ch_pmin[nc] = sl->job.gen.draft_p_min;
+            nc++;
         }
+    }
+    if (nc) {
+        double td = ilm_now();
+        ilm_drafter_chains(s->drafter, nc, s->ch_kv, s->ch_t0, s->ch_g0, s->ch_pos, s->ch_len, s->ch_pmin, s->ch_drafts,
+                           ILM_SPEC_MAX_DRAFT, s->ch_count, NULL);
+        td = ilm_now() - td;
+        int steps = 0;
+        for (int c = 0; c < nc; c++) steps = s->ch_count[c] > steps ? s->ch_count[c] : steps;
+        for (int c = 0; c < nc; c++) {
+            slot *sl = &s->slots[s->ch_slot[c]];
+            sl->n_drafts = s->ch_count[c];
+            memcpy(sl->drafts, s->ch_drafts + (size_t)c * ILM_SPEC_MAX_DRAFT, sizeof(int32_t) * (size_t)sl->n_drafts);
+            if (steps) ilm_autotune_drafted(&sl->at, td / steps);
+        }
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_DECODE || !sl->in_step) continue;
+        const int p = sl->kv->n_pos;
         sl->row = rows;
         sl->n_rows = sl->n_drafts + 1;
-        sl->in_step = true;
         add_row(s, &n, i, sl->pending, p, true);
         for (int k = 0; k < sl->n_drafts; k++) add_row(s, &n, i, sl->drafts[k], p + 1 + k, true);
         rows += sl->n_rows;

@@ -49,6 +49,8 @@ struct ilm_drafter {
     int *selc;                // [top_k] chosen centroids
     ilm_q8a *qa;
     int max_k;
+    int nb;                   // rows the scratch holds (ilm_drafter_reserve)
+    const float *ycur;        // the row the centroid head works on
     size_t scores_len;        // per thread in scores
     enum ilm_drafter_attention emulate;  // see ilm_drafter_emulate (tests only)
 };
@@ -271,34 +273,18 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     int mk = d->max_k > 2 * d->Ht ? d->max_k : 2 * d->Ht;
     if (mk < d->H) mk = d->H;
     d->max_k = mk;
-    size_t f4 = sizeof(float);
-    d->xin = calloc((size_t)2 * d->Ht, f4);
-    d->x = calloc((size_t)d->H, f4);
-    d->a = calloc((size_t)mk, f4);
-    d->q = calloc((size_t)mk, f4);
-    d->att = calloc((size_t)mk, f4);
-    d->o = calloc((size_t)d->H, f4);
-    d->gbuf = calloc((size_t)mk, f4);
-    d->ubuf = calloc((size_t)mk, f4);
-    d->y = calloc((size_t)d->H, f4);
-    d->logits = calloc((size_t)d->V, f4);
-    d->probs = calloc((size_t)d->V, f4);
-    d->cs_swa = calloc((size_t)target->n_rot_swa, f4);
-    d->cs_full = calloc((size_t)target->n_rot_full, f4);
     d->scores_len = target->n_ctx_train > 0 ? (size_t)target->n_ctx_train + 16 : (size_t)1 << 20;
+    size_t f4 = sizeof(float);
     d->scores = calloc(d->scores_len * (size_t)ilm_pool_size(pool), f4);  // one row per thread
     d->cscore = calloc((size_t)(d->n_centroids + 1), f4);
     d->cand = calloc((size_t)(d->top_k * d->bucket + 1), f4);
-    d->qa = calloc((size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
-    d->chain_g = calloc((size_t)2 * d->Ht, f4);
     d->selc = calloc((size_t)(d->top_k + 1), sizeof(int));
     d->cand_rows = calloc((size_t)ilm_pool_size(pool) * (size_t)(d->bucket + 1) * (size_t)d->H, f4);
-    if (!d->xin || !d->x || !d->a || !d->q || !d->att || !d->o || !d->gbuf || !d->ubuf || !d->y || !d->logits || !d->probs ||
-        !d->cs_swa || !d->cs_full || !d->scores || !d->cscore || !d->cand || !d->qa || !d->chain_g || !d->selc ||
-        !d->cand_rows) {
+    if (!d->scores || !d->cscore || !d->cand || !d->selc || !d->cand_rows) {
         ilm_fail(err, "out of memory");
         goto fail;
     }
+    if (ilm_drafter_reserve(d, 1, err)) goto fail;
     snprintf(d->desc, sizeof d->desc, "%s drafter: %d layers, hidden %d, backbone %d, %s head", d->arch, d->n_layer,
              d->H, d->Ht, d->n_centroids ? "centroid" : "full tied");
     *out = d;
@@ -306,6 +292,30 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
 fail:
     ilm_drafter_free(d);
     return -1;
+}
+
+// Per-row scratch for nb rows (row r of a buffer at r times its row length).
+int ilm_drafter_reserve(ilm_drafter *d, int nb, ilm_err *err) {
+    if (nb <= d->nb) return 0;
+    const int mk = d->max_k, H = d->H, Ht = d->Ht, V = d->V;
+    const size_t n = (size_t)nb, f4 = sizeof(float);
+    float **bufs[] = {&d->xin, &d->x, &d->a, &d->q, &d->att, &d->o, &d->gbuf, &d->ubuf, &d->y, &d->logits, &d->probs,
+                      &d->cs_swa, &d->cs_full, &d->chain_g};
+    const size_t lens[] = {(size_t)2 * Ht, (size_t)H, (size_t)mk, (size_t)mk, (size_t)mk, (size_t)H, (size_t)mk,
+                           (size_t)mk, (size_t)H, (size_t)V, (size_t)V, (size_t)d->t->n_rot_swa + 1,
+                           (size_t)d->t->n_rot_full + 1, (size_t)2 * Ht};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        float *p = calloc(n * lens[i], f4);
+        if (!p) return ilm_fail(err, "out of memory (drafter scratch for %d rows)", nb);
+        free(*bufs[i]);
+        *bufs[i] = p;
+    }
+    ilm_q8a *qa = calloc(n * (size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
+    if (!qa) return ilm_fail(err, "out of memory (drafter scratch for %d rows)", nb);
+    free(d->qa);
+    d->qa = qa;
+    d->nb = nb;
+    return 0;
 }
 
 void ilm_drafter_free(ilm_drafter *d) {
@@ -322,31 +332,35 @@ const char *ilm_drafter_describe(const ilm_drafter *d) { return d->desc; }
 
 void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode) { d->emulate = mode; }
 
-static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, float *y) {
-    ilm_matmul(d->pool, d->act_f32, d->qa, w, x, 1, y, w->m.rows);
+// y = W·x for n rows (x rows of W's input width, y rows ldy apart).
+static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, int n, float *y, int ldy) {
+    ilm_matmul(d->pool, d->act_f32, d->qa, w, x, n, y, ldy);
 }
 
 typedef struct {
     ilm_drafter *d;
-    const ilm_kv *kv;
+    const ilm_kv *const *kvs;
     const draft_layer *ly;
-    int pos, hi, window, n_rot;
-    const float *cs;
+    const int *pos, *hi;
+    int n, window, n_rot, cs_len;
+    const float *cs;          // [n][cs_len]
 } heads_task;
 
-// Heads [nh·ith/nth, nh·(ith+1)/nth): q-norm, RoPE at pos, attention -> d->att.
+// (row, head) pairs [n·nh·ith/nth, n·nh·(ith+1)/nth): q-norm, RoPE at the row's position,
+// attention over the row's cache -> d->att.
 static void heads_task_fn(void *ctx, int ith, int nth) {
     const heads_task *t = ctx;
     ilm_drafter *d = t->d;
     const draft_layer *ly = t->ly;
-    const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head;
+    const int hd = ly->hd, nh = ly->n_head, group = nh / ly->n_kv_head, qdim = nh * hd, total = t->n * nh;
     float *scores = d->scores + (size_t)ith * d->scores_len;
-    for (int h = nh * ith / nth; h < nh * (ith + 1) / nth; h++) {
-        float *q = d->q + h * hd;
+    for (int i = total * ith / nth; i < total * (ith + 1) / nth; i++) {
+        const int r = i / nh, h = i % nh;
+        float *q = d->q + (size_t)r * qdim + h * hd;
         ilm_k->rmsnorm(q, q, ly->q_norm, hd, d->eps);
-        ilm_k->rope_neox(q, t->n_rot, t->cs);
-        ilm_attend_head(t->kv, ly->src, h / group, hd, ly->sliding, t->window, t->pos, t->hi, q, scores,
-                            d->att + h * hd);
+        ilm_k->rope_neox(q, t->n_rot, t->cs + (size_t)r * t->cs_len);
+        ilm_attend_head(t->kvs[r], ly->src, h / group, hd, ly->sliding, t->window, t->pos[r], t->hi[r], q, scores,
+                        d->att + (size_t)r * qdim + h * hd);
     }
 }
 
@@ -362,18 +376,19 @@ static void candidates_task_fn(void *ctx, int ith, int nth) {
         for (int j = 0; j < B; j++)
             ilm_k->dequant_row(d->embd.m.type, (const char *)d->embd.file_data + (size_t)toks[j] * rb,
                                rows + (size_t)j * H, H);
-        ilm_k->attn_scores(d->y, rows, ILM_TYPE_F32, sizeof(float) * (size_t)H, B, H, d->cand + (size_t)k * B);
+        ilm_k->attn_scores(d->ycur, rows, ILM_TYPE_F32, sizeof(float) * (size_t)H, B, H, d->cand + (size_t)k * B);
     }
 }
 
-// Centroid head (§4.4): the top_k best centroids of c = W_centroids · y, exact logits for their
-// tokens, every other token min − 1. Returns the argmax (lowest id on ties).
-static int32_t centroid_head(ilm_drafter *d, float *conf, float *logits) {
-    mm(d, &d->centroids, d->y, d->cscore);
+// Centroid head (§4.4) for the row y: the top_k best centroids of c = W_centroids · y, exact
+// logits for their tokens, every other token min − 1. Returns the argmax (lowest id on ties).
+static int32_t centroid_head(ilm_drafter *d, const float *y, float *conf, float *logits) {
+    mm(d, &d->centroids, y, 1, d->cscore, d->centroids.m.rows);
     int *selc = d->selc;
     ilm_topk(d->cscore, d->n_centroids, d->top_k, selc);  // best first: the candidates' order
     // the candidates' logits, centroid by centroid (on the pool for real heads: E2B has
     // 32 x 128 candidates of 256 elements)
+    d->ycur = y;
     if ((size_t)d->top_k * (size_t)d->bucket * (size_t)d->H >= DRAFT_CAND_MACS_PER_DISPATCH)
         ilm_pool_run(d->pool, candidates_task_fn, d);
     else candidates_task_fn(d, 0, 1);
@@ -403,10 +418,9 @@ static int32_t centroid_head(ilm_drafter *d, float *conf, float *logits) {
     return best;
 }
 
-// Full tied head (§4.4): logits = E_draft · y over all V tokens. Returns the argmax.
-static int32_t tied_head(ilm_drafter *d, float *conf, float *logits) {
-    float *lg = d->logits;
-    mm(d, &d->embd, d->y, lg);
+// Full tied head (§4.4) for row r of d->logits (computed for all rows at once): the argmax.
+static int32_t tied_head(ilm_drafter *d, int r, float *conf, float *logits) {
+    const float *lg = d->logits + (size_t)r * d->V;
     int32_t best = ilm_argmax(lg, d->V);
     if (conf) {  // the SIMD softmax (a double exp per token cost ~10% of a pyc80m step)
         memcpy(d->probs, lg, sizeof(float) * (size_t)d->V);
@@ -417,67 +431,131 @@ static int32_t tied_head(ilm_drafter *d, float *conf, float *logits) {
     return best;
 }
 
-int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
-                         float *conf, float *logits) {
+int ilm_drafter_step_batch(ilm_drafter *d, int n, const ilm_kv *const *kvs, const int32_t *toks, const float *g,
+                           const int *pos, float *g_next, int32_t *out, float *conf, float *logits) {
     const ilm_model *t = d->t;
-    const int H = d->H, Ht = d->Ht;
-    // x = W_pre · concat(E_target[tok]·sqrt(H_t), g)  [H]    (embedding first, §4.2)
-    ilm_embed_token(t, tok, d->xin);
-    memcpy(d->xin + Ht, g, sizeof(float) * (size_t)Ht);
-    mm(d, &d->pre, d->xin, d->x);
-    ilm_rope_table(d->cs_swa, pos, t->n_rot_swa, t->rope_base_swa, NULL);
-    ilm_rope_table(d->cs_full, pos, t->n_rot_full, t->rope_base_full, t->rope_freqs);
-    const int hi = kv->n_pos - 1 < pos ? kv->n_pos - 1 : pos;  // visible: cached positions <= pos
+    const int H = d->H, Ht = d->Ht, V = d->V;
+    const int rs = t->n_rot_swa + 1, rf = t->n_rot_full + 1;  // RoPE table row lengths
+    int hi[n > 0 ? n : 1];
+    for (int r = 0; r < n; r++) {
+        // x_r = W_pre · concat(E_target[tok_r]·sqrt(H_t), g_r)  [n][H]    (embedding first, §4.2)
+        float *xin = d->xin + (size_t)r * 2 * Ht;
+        ilm_embed_token(t, toks[r], xin);
+        memcpy(xin + Ht, g + (size_t)r * Ht, sizeof(float) * (size_t)Ht);
+        ilm_rope_table(d->cs_swa + (size_t)r * rs, pos[r], t->n_rot_swa, t->rope_base_swa, NULL);
+        ilm_rope_table(d->cs_full + (size_t)r * rf, pos[r], t->n_rot_full, t->rope_base_full, t->rope_freqs);
+        hi[r] = kvs[r]->n_pos - 1 < pos[r] ? kvs[r]->n_pos - 1 : pos[r];  // visible: cached positions <= pos
+    }
+    mm(d, &d->pre, d->xin, n, d->x, H);
     const int window = d->emulate == ILM_DRAFT_HF_ASSISTED ? t->window + 2 : t->window;
     for (int l = 0; l < d->n_layer; l++) {
         const draft_layer *ly = &d->layers[l];
-        const int nh = ly->n_head;
-        const int n_rot = ly->sliding ? t->n_rot_swa : t->n_rot_full;
-        const float *cs = ly->sliding ? d->cs_swa : d->cs_full;
-        ilm_k->rmsnorm(d->a, d->x, ly->attn_norm, H, d->eps);        // a = RMSNorm(x, attn_norm) [H]
-        mm(d, &ly->wq, d->a, d->q);                                   // q = W_q · a [nh·hd]
-        // per head q = RoPE(RMSNorm(q, q_norm)), att = attention over the verifier's cache
-        // (§4.3) [nh·hd]; heads on the pool once the visible span makes a head's work outweigh a
-        // dispatch (~1 µs)
-        heads_task ht = {d, kv, ly, pos, hi, window, n_rot, cs};
-        const int span = ly->sliding && hi + 1 > window ? window : hi + 1;
-        if (span * nh >= DRAFT_KEYS_PER_DISPATCH) ilm_pool_run(d->pool, heads_task_fn, &ht);
+        const int nh = ly->n_head, qdim = nh * ly->hd, F = ly->n_ff;
+        const bool sw = ly->sliding;
+        for (int r = 0; r < n; r++)  // a = RMSNorm(x, attn_norm) [n][H]
+            ilm_k->rmsnorm(d->a + (size_t)r * H, d->x + (size_t)r * H, ly->attn_norm, H, d->eps);
+        mm(d, &ly->wq, d->a, n, d->q, qdim);                          // q = W_q · a [n][nh·hd]
+        // per (row, head) q = RoPE(RMSNorm(q, q_norm)), att = attention over the row's verifier
+        // cache (§4.3) [n][nh·hd]; on the pool once the visible keys outweigh a dispatch (~1 µs)
+        heads_task ht = {d, kvs, ly, pos, hi, n, window, sw ? t->n_rot_swa : t->n_rot_full, sw ? rs : rf,
+                         sw ? d->cs_swa : d->cs_full};
+        long keys = 0;
+        for (int r = 0; r < n; r++) keys += sw && hi[r] + 1 > window ? window : hi[r] + 1;
+        if (keys * nh >= DRAFT_KEYS_PER_DISPATCH) ilm_pool_run(d->pool, heads_task_fn, &ht);
         else heads_task_fn(&ht, 0, 1);
-        mm(d, &ly->wo, d->att, d->o);                                 // o = W_o · att [H]
-        ilm_add_normed(d->x, d->o, ly->post_attn_norm, H, d->eps);   // x += RMSNorm(o, post_attention_norm)
-        ilm_k->rmsnorm(d->a, d->x, ly->ffn_norm, H, d->eps);         // a = RMSNorm(x, ffn_norm)
+        mm(d, &ly->wo, d->att, n, d->o, H);                            // o = W_o · att [n][H]
+        for (int r = 0; r < n; r++) {
+            float *x = d->x + (size_t)r * H, *a = d->a + (size_t)r * H;
+            ilm_add_normed(x, d->o + (size_t)r * H, ly->post_attn_norm, H, d->eps);  // x += RMSNorm(o, post_attention_norm)
+            ilm_k->rmsnorm(a, x, ly->ffn_norm, H, d->eps);                          // a = RMSNorm(x, ffn_norm)
+        }
         const ilm_weight *ws[2] = {&ly->gate, &ly->up};
         float *ys[2] = {d->gbuf, d->ubuf};
-        int ld[2] = {ly->n_ff, ly->n_ff};
-        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, 1);  // gate, up [F]
-        ilm_k->geglu(d->gbuf, d->gbuf, d->ubuf, ly->n_ff);           // gate = gelu(gate) ⊙ up
-        mm(d, &ly->down, d->gbuf, d->o);                              // o = W_down · gate [H]
-        ilm_add_normed(d->x, d->o, ly->post_ffw_norm, H, d->eps);    // x += RMSNorm(o, post_ffw_norm)
-        for (int i = 0; i < H; i++) d->x[i] *= ly->out_scale;        // x *= layer_output_scale
+        int ld[2] = {F, F};
+        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, n);  // gate, up [n][F]
+        for (int r = 0; r < n; r++)                                   // gate = gelu(gate) ⊙ up
+            ilm_k->geglu(d->gbuf + (size_t)r * F, d->gbuf + (size_t)r * F, d->ubuf + (size_t)r * F, F);
+        mm(d, &ly->down, d->gbuf, n, d->o, H);                        // o = W_down · gate [n][H]
+        for (int r = 0; r < n; r++) {
+            float *x = d->x + (size_t)r * H;
+            ilm_add_normed(x, d->o + (size_t)r * H, ly->post_ffw_norm, H, d->eps);  // x += RMSNorm(o, post_ffw_norm)
+            for (int i = 0; i < H; i++) x[i] *= ly->out_scale;                     // x *= layer_output_scale
+        }
     }
-    ilm_k->rmsnorm(d->y, d->x, d->out_norm, H, d->eps);              // y = RMSNorm(x, output_norm)
-    if (g_next) mm(d, &d->post, d->y, g_next);                        // g_next = W_post · y [H_t]
+    for (int r = 0; r < n; r++)  // y = RMSNorm(x, output_norm) [n][H]
+        ilm_k->rmsnorm(d->y + (size_t)r * H, d->x + (size_t)r * H, d->out_norm, H, d->eps);
+    if (g_next) mm(d, &d->post, d->y, n, g_next, Ht);               // g_next = W_post · y [n][H_t]
     // Head: no softcap on draft logits (§4.2).
-    return d->n_centroids ? centroid_head(d, conf, logits) : tied_head(d, conf, logits);
+    if (!d->n_centroids) mm(d, &d->embd, d->y, n, d->logits, V);
+    for (int r = 0; r < n; r++) {
+        float *c = conf ? conf + r : NULL, *lg = logits ? logits + (size_t)r * V : NULL;
+        out[r] = d->n_centroids ? centroid_head(d, d->y + (size_t)r * H, c, lg) : tied_head(d, r, c, lg);
+    }
+    return 0;
+}
+
+int32_t ilm_drafter_step(ilm_drafter *d, const ilm_kv *kv, int32_t tok, const float *g, int pos, float *g_next,
+                         float *conf, float *logits) {
+    int32_t out;
+    ilm_drafter_step_batch(d, 1, &kv, &tok, g, &pos, g_next, &out, conf, logits);
+    return out;
+}
+
+int ilm_drafter_chains(ilm_drafter *d, int n, const ilm_kv *const *kvs, const int32_t *t0, const float *g0,
+                       const int *pos, const int *len, const float *p_min, int32_t *drafts, int ld, int *count,
+                       float *confs) {
+    if (n > d->nb) return -1;
+    const int Ht = d->Ht;
+    // chain_g holds the conditioning vectors of the running chains, [n][H_t], and their
+    // next ones, [n][H_t]; rows are compacted as chains end
+    float *g = d->chain_g, *gn = g + (size_t)n * Ht;
+    int idx[n > 0 ? n : 1], p[n > 0 ? n : 1];
+    int32_t tok[n > 0 ? n : 1], out[n > 0 ? n : 1];
+    float cf[n > 0 ? n : 1];
+    const ilm_kv *kv[n > 0 ? n : 1];
+    int m = 0, maxlen = 0;
+    for (int i = 0; i < n; i++) {
+        count[i] = 0;
+        if (len[i] <= 0) continue;
+        idx[m] = i;
+        tok[m] = t0[i];
+        p[m] = pos[i];
+        kv[m] = kvs[i];
+        memcpy(g + (size_t)m * Ht, g0 + (size_t)i * Ht, sizeof(float) * (size_t)Ht);
+        m++;
+        if (len[i] > maxlen) maxlen = len[i];
+    }
+    bool want_conf = confs != NULL;
+    for (int i = 0; i < n; i++) want_conf |= len[i] > 0 && p_min[i] > 0;
+    for (int k = 0; k < maxlen && m > 0; k++) {
+        for (int r = 0; r < m; r++) cf[r] = 1.0f;  // only computed when something reads it
+        bool more = false;
+        for (int r = 0; r < m; r++) more |= k + 1 < len[idx[r]];
+        ilm_drafter_step_batch(d, m, kv, tok, g, p, more ? gn : NULL, out, want_conf ? cf : NULL, NULL);
+        int w = 0;
+        for (int r = 0; r < m; r++) {
+            const int i = idx[r];
+            if (k > 0 && cf[r] < p_min[i]) continue;  // the first draft is always kept (§4.5)
+            drafts[(size_t)i * ld + count[i]] = out[r];
+            if (confs) confs[(size_t)i * ld + count[i]] = cf[r];
+            count[i]++;
+            if (cf[r] < p_min[i] || count[i] >= len[i]) continue;
+            // keep this chain: its next input is its draft and g_next
+            idx[w] = i;
+            tok[w] = out[r];
+            p[w] = p[r];
+            kv[w] = kv[r];
+            memmove(g + (size_t)w * Ht, gn + (size_t)r * Ht, sizeof(float) * (size_t)Ht);
+            w++;
+        }
+        m = w;
+    }
+    return 0;
 }
 
 int ilm_drafter_chain(ilm_drafter *d, const ilm_kv *kv, int32_t t0, const float *g0, int pos, int n, float p_min,
                       int32_t *drafts, float *confs) {
-    float *g = d->chain_g, *gn = g + d->Ht;
-    memcpy(g, g0, sizeof(float) * (size_t)d->Ht);
-    int32_t tok = t0;
     int count = 0;
-    const bool want_conf = p_min > 0 || confs;
-    for (int k = 0; k < n; k++) {
-        float conf = 1.0f;  // only computed when something reads it
-        int32_t dt = ilm_drafter_step(d, kv, tok, g, pos, k + 1 < n ? gn : NULL, want_conf ? &conf : NULL, NULL);
-        if (k > 0 && conf < p_min) break;  // the first draft is always kept (§4.5)
-        drafts[count] = dt;
-        if (confs) confs[count] = conf;
-        count++;
-        if (conf < p_min) break;
-        tok = dt;
-        memcpy(g, gn, sizeof(float) * (size_t)d->Ht);
-    }
+    ilm_drafter_chains(d, 1, &kv, &t0, g0, &pos, &n, &p_min, drafts, 0, &count, confs);
     return count;
 }
