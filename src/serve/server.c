@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -100,6 +101,21 @@ static int conn_flush(ilm_conn *c) {
     return 0;
 }
 
+// Whether a complete request head in buf asks for "Expect: 100-continue" (curl does for bodies
+// over 1 KiB and otherwise waits a second before sending them).
+static bool expects_continue(const char *buf, size_t n) {
+    const char *end = memmem(buf, n, "\r\n\r\n", 4);
+    if (!end) return false;
+    static const char key[] = "\nexpect:";
+    for (const char *p = buf; p + sizeof key - 1 < end; p++) {
+        if (strncasecmp(p, key, sizeof key - 1)) continue;
+        p += sizeof key - 1;
+        while (*p == ' ' || *p == '\t') p++;
+        return !strncasecmp(p, "100-continue", 12);
+    }
+    return false;
+}
+
 // Parses and answers every complete request in c->in (one at a time: a request that starts
 // a generation holds the rest until it is answered).
 static void conn_parse(ilm_server *S, ilm_conn *c, const ilm_http_limits *lim) {
@@ -109,9 +125,14 @@ static void conn_parse(ilm_server *S, ilm_conn *c, const ilm_http_limits *lim) {
         int n = ilm_http_parse(c->in.p, c->in.len, lim, &req, msg, sizeof msg);
         if (n == 0) {
             if (!c->t_first) c->t_first = ilm_now();
+            if (!c->continued && expects_continue(c->in.p, c->in.len)) {
+                ilm_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                c->continued = true;
+            }
             return;
         }
         c->t_first = 0;
+        c->continued = false;
         if (n < 0) {
             c->keep_alive = false;
             ilm_serve_respond_error(S, c, -n, "", "%s", msg);

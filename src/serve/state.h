@@ -84,6 +84,7 @@ typedef struct ilm_conn {
     double t_last;              // last activity (idle keep-alive timeout)
     bool keep_alive;            // of the request being answered
     bool closing;               // close once `out` is sent
+    bool continued;             // "100 Continue" sent for the request being read
     // the generation request being answered (NULL: none)
     ilm_sreq *r;
     bool stream, role_sent;
