@@ -211,6 +211,12 @@ static void completion(ilm_server *S, ilm_conn *c, const ilm_http_request *req, 
                                 pname, r->n_prompt, S->n_ctx_slot);
         goto fail;
     }
+    for (int i = 0; i < r->api.n_logit_bias; i++)
+        if (r->api.logit_bias[i].token >= V) {
+            ilm_serve_respond_error(S, c, 400, "logit_bias", "logit_bias: token id %d is out of range (vocabulary %d)",
+                                    r->api.logit_bias[i].token, V);
+            goto fail;
+        }
     if (r->api.id_slot >= S->opt.n_parallel) {
         ilm_serve_respond_error(S, c, 400, "id_slot", "id_slot: %d, but there are %d slots", r->api.id_slot, S->opt.n_parallel);
         goto fail;
