@@ -601,7 +601,7 @@ TEST(serve_errors) {
             CHECK_EQ(r.status, 200);
             CHECK_STR(sj_str(r.json, "choices.0.finish_reason"), "length");
             int ct = (int)sj_num(r.json, "usage.completion_tokens", -1);
-            CHECK(ct > 0 && ct <= 64 - 3);
+            CHECK(ct > 0 && ct <= 64 - 3 + 1);  // the last token is sampled, never stored
         }
         srv_resp_free(&r);
     }
@@ -613,6 +613,7 @@ TEST(serve_errors) {
         ilm_buf_printf(&big, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3000\r\n\r\n", C);
         for (int i = 0; i < 3000; i++) ilm_buf_putc(&big, ' ');
         CHECK_EQ(raw_status(&s, big.p, big.len, 5000, &closed), 413);
+        CHECK(closed);
         ilm_buf_free(&big);
         CHECK_EQ(srv_health(&s), 200);
     }
@@ -623,6 +624,7 @@ TEST(serve_errors) {
         for (int i = 0; i < 20000; i++) ilm_buf_putc(&big, 'a');
         ilm_buf_puts(&big, "\r\n\r\n");
         CHECK_EQ(raw_status(&s, big.p, big.len, 5000, &closed), 431);
+        CHECK(closed);
         ilm_buf_free(&big);
         CHECK_EQ(srv_health(&s), 200);
     }
@@ -691,7 +693,7 @@ TEST(serve_errors) {
         if (!srv_req(&s, "GET", "/metrics", NULL, NULL, &r)) {
             const char *m = r.body.p ? r.body.p : "";
             const char *k400 = strstr(m, "ironlm_requests_total{status=\"400\"} ");
-            CHECK(k400 && atol(k400 + strlen("ironlm_requests_total{status=\"400\"} ")) >= 20);
+            CHECK(k400 && atol(k400 + strlen("ironlm_requests_total{status=\"400\"} ")) >= 19);
             const char *k413 = strstr(m, "ironlm_requests_total{status=\"408_413_431\"} ");
             CHECK(k413 && atol(k413 + strlen("ironlm_requests_total{status=\"408_413_431\"} ")) >= 2);
         }

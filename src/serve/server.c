@@ -345,7 +345,8 @@ int ilm_serve(const ilm_serve_opts *o, ilm_err *err) {
                 conn_flush(c);
                 dead = true;
             }
-            if (!dead && !c->r && !c->in.len && !c->out.len && (c->closing || now - c->t_last > o->timeout_s)) dead = true;
+            // closing: once the answer is out (unparsed input, e.g. the rest of a refused request, is dropped)
+            if (!dead && !c->r && !c->out.len && (c->closing || (!c->in.len && now - c->t_last > o->timeout_s))) dead = true;
             if (dead) {
                 conn_free(S, c);
                 conns[i] = conns[--n_conns];
