@@ -5,7 +5,8 @@
 #
 #   bench/serve.sh MODEL.gguf DRAFTER.gguf [SLOTS (1,2,4,8)]
 #   env: THREADS (2), REQUESTS per slot (4), MAX_TOKENS (128), PROMPTS (bench/prompts/python.txt),
-#        IK_SERVER (path to llama-server; unset: ironlm only), DRAFT_MAX (3), IRONLM (./ironlm)
+#        IK_SERVER (path to llama-server; unset: ironlm only), DRAFT_MAX (3), IRONLM (./ironlm),
+#        AUTOTUNE (1: also an "mtp autotune" row: ironlm serve --spec-autotune)
 #
 # Prints one markdown table: a row per (slots, engine, mode), the loadtest columns (aggregate
 # generated t/s over the wall time, mean single-stream decode t/s, TTFT and inter-token
@@ -28,12 +29,10 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { # a free loopback port
-    local p
-    for p in $(seq 18200 18299); do
-        (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-    done
-    echo 18300
+next_port=18200
+free_port() { # a loopback port no earlier row used and nothing listens on
+    while (echo >/dev/tcp/127.0.0.1/$next_port) 2>/dev/null; do next_port=$((next_port + 1)); done
+    echo $next_port
 }
 
 wait_health() { # PORT: until /health says 200 (60 s)
@@ -41,7 +40,8 @@ wait_health() { # PORT: until /health says 200 (60 s)
         [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health" || true)" = 200 ] && return 0
         sleep 0.1
     done
-    echo "server on port $1 did not become ready" >&2
+    echo "server on port $1 did not become ready; its log:" >&2
+    tail -5 "$tmp/server.log" >&2
     return 1
 }
 
@@ -50,6 +50,7 @@ row() { # ENGINE MODE NP CMD...: start a server, run the clients, print the tabl
     shift 3
     local port
     port=$(free_port)
+    next_port=$((port + 1))
     "$@" --port "$port" >"$tmp/server.log" 2>&1 &
     pid=$!
     wait_health "$port"
@@ -74,11 +75,18 @@ for np in ${SLOTS//,/ }; do
     row ironlm plain $np "$IRONLM" serve -m "$MODEL" -np "$np" -c "$ctx" -t "$THREADS" --quiet
     row ironlm mtp $np "$IRONLM" serve -m "$MODEL" --draft "$DRAFTER" --draft-max "$DRAFT_MAX" -np "$np" -c "$ctx" \
         -t "$THREADS" --quiet
+    if [ "${AUTOTUNE:-0}" = 1 ]; then
+        row ironlm "mtp autotune" $np "$IRONLM" serve -m "$MODEL" --draft "$DRAFTER" --draft-max "$DRAFT_MAX" --spec-autotune \
+            -np "$np" -c "$ctx" -t "$THREADS" --quiet
+    fi
     if [ -n "${IK_SERVER:-}" ]; then
         row ik_llama.cpp plain $np "$IK_SERVER" -m "$MODEL" -np "$np" -c "$ctx" -t "$THREADS" -ngl 0
-        # ik_llama.cpp drops the MTP stage when -np > 1 ("MTP is not supported with parallel slots yet")
-        row ik_llama.cpp "mtp$([ "$np" -gt 1 ] && echo ' (dropped: np>1)')" $np "$IK_SERVER" -m "$MODEL" -md "$DRAFTER" \
-            --spec-type "mtp:n_max=$DRAFT_MAX,p_min=0" -np "$np" -c "$ctx" -t "$THREADS" -ngl 0
+        if [ "$np" -eq 1 ]; then
+            row ik_llama.cpp mtp $np "$IK_SERVER" -m "$MODEL" -md "$DRAFTER" --spec-type "mtp:n_max=$DRAFT_MAX,p_min=0" \
+                -np "$np" -c "$ctx" -t "$THREADS" -ngl 0
+        else  # it refuses to start: "Speculative decoding is currently limited to a single server slot (-np 1)"
+            echo "| $np | ik_llama.cpp | mtp | refuses -md with -np > 1: its MTP row is its plain row | | | | | | | | | | | | | |"
+        fi
     fi
 done
 echo

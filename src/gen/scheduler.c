@@ -29,6 +29,12 @@ typedef struct {
     long last_used;         // step counter at the end of the last job (LRU)
 } slot;
 
+typedef struct {
+    double t[ILM_SPEC_MAX_DRAFT + 1];  // fastest step with this draft length (s)
+    int n[ILM_SPEC_MAX_DRAFT + 1];
+    long round;
+} step_tune;
+
 struct ilm_sched {
     ilm_engine *e;
     ilm_drafter *drafter;
@@ -47,6 +53,12 @@ struct ilm_sched {
     float *ch_g0, *ch_pmin;     // [n_slots][H], [n_slots]
     long steps;
     int rr;                     // round-robin start for prefill chunks
+    // --spec-autotune with several decoding slots: one draft length for the step, chosen from
+    // the measured cost of whole steps (drafting + verification) per number of decoding slots
+    // and the acceptance of all slots (a slot's own pass time says nothing about what its rows
+    // add to a shared pass)
+    step_tune *tune;            // [n_slots + 1]
+    ilm_autotune acc;           // acceptance counts per chain position, all slots
 };
 
 static int known(const slot *sl) { return sl->n_known < sl->kv->n_pos ? sl->n_known : sl->kv->n_pos; }
@@ -87,9 +99,11 @@ int ilm_sched_create(ilm_sched **out, ilm_engine *e, ilm_drafter *drafter, int n
     s->ch_slot = calloc(ns, sizeof(int));
     s->ch_g0 = calloc(ns * (size_t)H, sizeof(float));
     s->ch_pmin = calloc(ns, sizeof(float));
+    s->tune = calloc(ns + 1, sizeof *s->tune);
+    s->acc.max = max_draft;
     if (!s->slots || !s->kvs || !s->tok || !s->pos || !s->seq || !s->want || !s->logits || !s->hidden || !s->probs ||
         !s->ch_kv || !s->ch_t0 || !s->ch_drafts || !s->ch_pos || !s->ch_len || !s->ch_count || !s->ch_slot ||
-        !s->ch_g0 || !s->ch_pmin)
+        !s->ch_g0 || !s->ch_pmin || !s->tune)
         goto oom;
     if (drafter && max_draft > 0 && ilm_drafter_reserve(drafter, n_slots, err)) {
         ilm_sched_free(s);
@@ -135,6 +149,7 @@ void ilm_sched_free(ilm_sched *s) {
     free(s->ch_slot);
     free(s->ch_g0);
     free(s->ch_pmin);
+    free(s->tune);
     free(s);
 }
 
@@ -269,6 +284,44 @@ static void finish(ilm_sched *s, int i, ilm_end why, const char *error) {
     if (sl->job.on_end) sl->job.on_end(sl->job.gen.ctx, why, &sl->st, error);
 }
 
+// --- the step tuner (several decoding slots) -------------------------------------------------------
+
+// Tokens a slot gains per round with N drafts: 1 + Σ_k Π_{j<=k} α_j (α with a Laplace prior).
+static double tokens_per_round(const ilm_autotune *acc, int N) {
+    double tokens = 1.0, p = 1.0;
+    for (int k = 1; k <= N; k++) {
+        p *= (acc->ok[k] + 1.0) / (acc->tried[k] + 2.0);
+        tokens += p;
+    }
+    return tokens;
+}
+
+// The draft length for a step with m decoding slots (at most nmax): every length is measured
+// twice first, another is re-measured every 16th step, otherwise the best predicted
+// m·tokens(N) / t_step(N); drafting only when it beats plain steps by 5%.
+static int tune_pick(ilm_sched *s, int m, int nmax) {
+    step_tune *t = &s->tune[m];
+    t->round++;
+    for (int N = 0; N <= nmax; N++)
+        if (t->n[N] < 2) return N;
+    if (t->round % 16 == 0) return (int)(t->round / 16 % (nmax + 1));
+    int best = 0;
+    double r0 = 1.0 / t->t[0], rb = r0;
+    for (int N = 1; N <= nmax; N++) {
+        double r = tokens_per_round(&s->acc, N) / t->t[N];
+        if (r > rb) {
+            rb = r;
+            best = N;
+        }
+    }
+    return rb > 1.05 * r0 ? best : 0;
+}
+
+static void tune_observe(ilm_sched *s, int m, int N, double secs) {
+    step_tune *t = &s->tune[m];
+    if (!t->n[N]++ || secs < t->t[N]) t->t[N] = secs;
+}
+
 // --- one step ------------------------------------------------------------------------------------
 
 // Adds a row for slot i: token at the cache's next free position after the rows already added.
@@ -302,14 +355,14 @@ static void prefill_done(ilm_sched *s, int i, const float *logits, const float *
 }
 
 // A slot's verified round: rows [n_drafts + 1] of logits and hidden states.
-static void round_done(ilm_sched *s, int i, const float *logits, const float *hidden, double t_verify) {
+static void round_done(ilm_sched *s, int i, const float *logits, const float *hidden, double t_verify, bool tuned) {
     slot *sl = &s->slots[i];
     const int V = s->e->model->n_vocab, H = s->e->model->n_embd;
     const int n = sl->n_drafts, p = sl->kv->n_pos - (n + 1);
     ilm_autotune_verified(&sl->at, n + 1, t_verify);
     if (n == 0) note_plain_step(&sl->st, t_verify);
     int32_t next;
-    int a = ilm_spec_round(sl->job.sampler, logits, V, sl->drafts, n, s->probs, &sl->st, &sl->at, &next);
+    int a = ilm_spec_round(sl->job.sampler, logits, V, sl->drafts, n, s->probs, &sl->st, tuned ? &s->acc : &sl->at, &next);
     // rows 0..a stay in the cache (pending token + accepted drafts); the rest is rolled back
     ilm_kv_truncate(sl->kv, p + a + 1);
     memcpy(sl->g0, hidden + (size_t)a * H, sizeof(float) * (size_t)H);
@@ -332,20 +385,38 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
     }
     // Decoding slots: every slot's draft chain (one batched drafter step per chain position),
     // then the pending token and the drafts as rows.
-    int n = 0, rows = 0, nc = 0;
+    int n = 0, rows = 0, nc = 0, m = 0, m_tuned = 0, nmax = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->state != SLOT_DECODE) continue;
+        m++;
+        if (sl->job.gen.autotune && sl->n_max) {
+            m_tuned++;
+            if (sl->n_max > nmax) nmax = sl->n_max;
+        }
+    }
+    // several decoding slots, all tuned: one length for the step (a single slot keeps its own
+    // autotune, which times its own passes)
+    const bool tuned = m > 1 && m_tuned == m;
+    const int N_step = tuned ? tune_pick(s, m, nmax) : 0;
+    bool clean = tuned;  // every slot drafts N_step, no prompt rows: the step's time is a sample
+    double t_step = ilm_now();
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_DECODE) continue;
         const int p = sl->kv->n_pos;
         if (p >= e->n_ctx) {
             finish(s, i, ILM_END_CONTEXT, NULL);
+            clean = false;
             continue;
         }
-        int N = sl->job.gen.autotune && sl->n_max ? ilm_autotune_pick(&sl->at) : sl->n_max;
+        int N = tuned ? (N_step < sl->n_max ? N_step : sl->n_max)
+                : sl->job.gen.autotune && sl->n_max ? ilm_autotune_pick(&sl->at) : sl->n_max;
         int budget = sl->job.gen.n_predict - sl->st.n_gen;  // tokens still wanted; a round emits <= N+1
         if (N > budget - 1) N = budget - 1;
         if (N > e->n_ctx - p - 1) N = e->n_ctx - p - 1;
         if (N < 0) N = 0;
+        clean &= N == N_step;
         sl->n_drafts = 0;
         sl->in_step = true;
         if (N > 0) {
@@ -369,6 +440,7 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         for (int c = 0; c < nc; c++) {
             slot *sl = &s->slots[s->ch_slot[c]];
             sl->n_drafts = s->ch_count[c];
+            clean &= sl->n_drafts == N_step;
             memcpy(sl->drafts, s->ch_drafts + (size_t)c * ILM_SPEC_MAX_DRAFT, sizeof(int32_t) * (size_t)sl->n_drafts);
             if (steps) ilm_autotune_drafted(&sl->at, td / steps);
         }
@@ -389,6 +461,7 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         int i = (s->rr + k) % s->n_slots;
         slot *sl = &s->slots[i];
         if (sl->state != SLOT_PREFILL) continue;
+        clean = false;
         int c = sl->n_prompt - sl->fed < budget ? sl->n_prompt - sl->fed : budget;
         if (!sl->t_start) sl->t_start = ilm_now();
         bool last = sl->fed + c == sl->n_prompt;
@@ -411,6 +484,7 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
     ilm_batch b = {n, s->tok, s->pos, s->seq, s->want};
     int rc = ilm_forward(e->fwd, s->kvs, s->n_slots, &b, s->logits, s->hidden, err);
     tv = ilm_now() - tv;
+    if (!rc && clean) tune_observe(s, m, N_step, ilm_now() - t_step);
     if (rc) {
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
@@ -434,7 +508,7 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         if (!sl->in_step || !sl->n_rows) continue;
         const float *lg = s->logits + (size_t)sl->row * V, *hd = s->hidden + (size_t)sl->row * H;
         if (sl->state == SLOT_PREFILL) prefill_done(s, i, lg, hd);
-        else round_done(s, i, lg, hd, tv);
+        else round_done(s, i, lg, hd, tv, tuned);
     }
     return 0;
 }
