@@ -73,6 +73,7 @@ typedef struct {
     ilm_tokenizer *tok;
     ilm_sched *sched;
     int n_ctx_slot;
+    bool wake_pending;          // generation thread only: new output this step (one wake per step)
 } ilm_server;
 
 // One client connection (I/O thread only).

@@ -60,7 +60,7 @@ static int on_token(void *ctx, int32_t t) {
     push_piece(r, r->piece.p, r->piece.len);
     bool cancel = r->cancel;
     pthread_mutex_unlock(&j->S->mu);
-    if (r->piece.len) ilm_serve_wake_io(j->S);
+    if (r->piece.len) j->S->wake_pending = true;  // the I/O thread is woken once after the step
     return stop || cancel;
 }
 
@@ -96,7 +96,7 @@ static void on_end(void *ctx, ilm_end why, const ilm_gen_stats *st, const char *
     S->running[r->slot] = NULL;
     S->busy--;
     pthread_mutex_unlock(&S->mu);
-    ilm_serve_wake_io(S);
+    S->wake_pending = true;
     free(j);
     ilm_sreq_unref(S, r);  // the generation thread's reference
 }
@@ -263,6 +263,10 @@ void *ilm_serve_worker(void *arg) {
         }
         pthread_mutex_unlock(&S->mu);
         ilm_sched_step(S->sched, &err);  // a failed pass ends its requests with an error
+        if (S->wake_pending) {
+            S->wake_pending = false;
+            ilm_serve_wake_io(S);
+        }
         pthread_mutex_lock(&S->mu);
         for (int i = 0; i < S->opt.n_parallel; i++) S->slot_cached[i] = ilm_sched_cached(S->sched, i);
         pthread_mutex_unlock(&S->mu);
