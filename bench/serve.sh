@@ -6,7 +6,8 @@
 #   bench/serve.sh MODEL.gguf DRAFTER.gguf [SLOTS (1,2,4,8)]
 #   env: THREADS (2), REQUESTS per slot (4), MAX_TOKENS (128), PROMPTS (bench/prompts/python.txt),
 #        IK_SERVER (path to llama-server; unset: ironlm only), DRAFT_MAX (3), IRONLM (./ironlm),
-#        AUTOTUNE (1: also an "mtp autotune" row: ironlm serve --spec-autotune)
+#        AUTOTUNE (1: also an "mtp autotune" row: ironlm serve --spec-autotune),
+#        ROUNDS (1): repeat the whole interleaved set; a summary gives medians over the rounds
 #
 # Prints one markdown table: a row per (slots, engine, mode), the loadtest columns (aggregate
 # generated t/s over the wall time, mean single-stream decode t/s, TTFT and inter-token
@@ -61,7 +62,7 @@ row() { # ENGINE MODE NP CMD...: start a server, run the clients, print the tabl
     kill -TERM "$pid"
     wait "$pid" || true
     pid=""
-    echo "| $np | $engine | $mode $out"
+    echo "| $np | $engine | $mode $out" | tee -a "$tmp/rows.txt"
 }
 
 echo "server benchmark: $(basename "$MODEL") + $(basename "$DRAFTER"), $THREADS threads, $CTX_PER_SLOT positions per slot,"
@@ -70,6 +71,7 @@ echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| slots | engine | mode | conc | ok | err | cancel | wall s | gen t/s | stream t/s | TTFT p50 | TTFT p90 | TTFT p99 | ITL p50 | ITL p90 | ITL p99 | accept |"
 echo "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for round in $(seq "${ROUNDS:-1}"); do
 for np in ${SLOTS//,/ }; do
     ctx=$((CTX_PER_SLOT * np))
     row ironlm plain $np "$IRONLM" serve -m "$MODEL" -np "$np" -c "$ctx" -t "$THREADS" --quiet
@@ -89,6 +91,32 @@ for np in ${SLOTS//,/ }; do
         fi
     fi
 done
+done
+if [ "${ROUNDS:-1}" -gt 1 ]; then
+    echo
+    echo "medians over ${ROUNDS} rounds (gen t/s = aggregate; x plain = against the same engine's plain row at the same slots)"
+    echo
+    echo "| slots | engine | mode | gen t/s | x plain | stream t/s | accept |"
+    echo "|---:|---|---|---:|---:|---:|---:|"
+    awk -F'|' '$8 ~ /[0-9]/ {
+        key = $2 "|" $3 "|" $4; gsub(/ +/, " ", key)
+        n[key]++; g[key, n[key]] = $10 + 0; st[key, n[key]] = $11 + 0; acc[key] = $18
+        if (!(key in seen)) { seen[key] = 1; order[++k] = key }
+    }
+    function median(a, key, m,   i, j, t, v) {
+        for (i = 1; i <= m; i++) v[i] = a[key, i]
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    END {
+        for (i = 1; i <= k; i++) { key = order[i]; med[key] = median(g, key, n[key]) }
+        for (i = 1; i <= k; i++) {
+            key = order[i]; split(key, f, "|"); base = f[1] "|" f[2] "| plain "
+            ratio = (base in med) && med[base] > 0 ? sprintf("%.2fx", med[key] / med[base]) : "-"
+            printf "|%s|%s|%s| %.1f | %s | %.1f |%s|\n", f[1], f[2], f[3], med[key], ratio, median(st, key, n[key]), acc[key]
+        }
+    }' "$tmp/rows.txt"
+fi
 echo
 echo "single stream without the server: ironlm run on the same prompts, -n $MAX_TOKENS, greedy"
 echo
