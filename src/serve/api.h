@@ -138,3 +138,28 @@ void ilm_api_write_models(ilm_buf *b, const char *alias, long long created, int 
 void ilm_api_write_tokens(ilm_buf *b, const int32_t *ids, int n, const char *const *pieces, const size_t *piece_lens);
 // /detokenize: {"content":"..."}.
 void ilm_api_write_content(ilm_buf *b, const char *text, size_t len);
+
+// ---- reasoning and tool calls (chat only; gen/toolcall.h splits the model's output) -----------
+
+typedef struct {
+    const char *id;         // "call_..."
+    const char *name;
+    const char *arguments;  // the arguments as a JSON object text; written as a JSON string (OpenAI)
+    size_t arguments_len;
+} ilm_api_tool_call;
+
+// Chat SSE event whose delta is {"reasoning_content":text} (llama.cpp's field), finish_reason null.
+void ilm_api_write_reasoning_chunk(ilm_buf *b, const char *id, long long created, const char *model,
+                                   const char *text, size_t len);
+// Chat SSE event whose delta is {"tool_calls":[{"index":index,"id","type":"function",
+// "function":{"name","arguments"}}]} (the whole call in one event), finish_reason null.
+void ilm_api_write_tool_call_chunk(ilm_buf *b, const char *id, long long created, const char *model, int index,
+                                   const ilm_api_tool_call *call);
+// A whole non-streamed chat answer as ilm_api_write_response, its message
+// {"role":"assistant","content":text,"reasoning_content":...,"tool_calls":[{"id","type":"function",
+// "function":{"name","arguments"}},...]}: reasoning_content only when reasoning_len > 0,
+// tool_calls only when n_calls > 0, and then content null when empty (OpenAI's form).
+void ilm_api_write_chat_response(ilm_buf *b, const char *id, long long created, const char *model, const char *text,
+                                 size_t len, const char *reasoning, size_t reasoning_len,
+                                 const ilm_api_tool_call *calls, int n_calls, const char *finish_reason,
+                                 const ilm_api_usage *u);

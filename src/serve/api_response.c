@@ -57,18 +57,15 @@ static void put_timings(ilm_buf *b, const ilm_api_usage *u) {
 
 void ilm_api_write_response(ilm_buf *b, int kind, const char *id, long long created, const char *model,
                             const char *text, size_t len, const char *finish_reason, const ilm_api_usage *u) {
-    bool chat = kind == ILM_API_CHAT;
-    put_head(b, chat ? "chat.completion" : "text_completion", id, created, model);
-    ilm_buf_puts(b, ",\"choices\":[{\"index\":0,");
-    if (chat) {
-        ilm_buf_puts(b, "\"message\":{\"role\":\"assistant\",\"content\":");
-        ilm_json_buf_str(b, text ? text : "", text ? len : 0);
-        ilm_buf_putc(b, '}');
-    } else {
-        ilm_buf_puts(b, "\"text\":");
-        ilm_json_buf_str(b, text ? text : "", text ? len : 0);
-        ilm_buf_puts(b, ",\"logprobs\":null");
+    if (kind == ILM_API_CHAT) {
+        ilm_api_write_chat_response(b, id, created, model, text, len, NULL, 0, NULL, 0, finish_reason, u);
+        return;
     }
+    put_head(b, "text_completion", id, created, model);
+    ilm_buf_puts(b, ",\"choices\":[{\"index\":0,");
+    ilm_buf_puts(b, "\"text\":");
+    ilm_json_buf_str(b, text ? text : "", text ? len : 0);
+    ilm_buf_puts(b, ",\"logprobs\":null");
     put_finish(b, finish_reason);
     ilm_buf_puts(b, "}]");
     if (u) {
@@ -192,5 +189,77 @@ void ilm_api_write_tokens(ilm_buf *b, const int32_t *ids, int n, const char *con
 void ilm_api_write_content(ilm_buf *b, const char *text, size_t len) {
     ilm_buf_puts(b, "{\"content\":");
     ilm_json_buf_str(b, text ? text : "", text ? len : 0);
+    ilm_buf_putc(b, '}');
+}
+
+// ---- reasoning and tool calls -------------------------------------------------------------------
+
+static void put_call(ilm_buf *b, const ilm_api_tool_call *call) {
+    ilm_buf_puts(b, "\"id\":");
+    put_str(b, call->id);
+    ilm_buf_puts(b, ",\"type\":\"function\",\"function\":{\"name\":");
+    put_str(b, call->name);
+    ilm_buf_puts(b, ",\"arguments\":");
+    ilm_json_buf_str(b, call->arguments ? call->arguments : "", call->arguments ? call->arguments_len : 0);
+    ilm_buf_puts(b, "}}");
+}
+
+static void put_delta_head(ilm_buf *b, const char *id, long long created, const char *model) {
+    ilm_buf_puts(b, "data: ");
+    put_head(b, "chat.completion.chunk", id, created, model);
+    ilm_buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
+}
+
+void ilm_api_write_reasoning_chunk(ilm_buf *b, const char *id, long long created, const char *model,
+                                   const char *text, size_t len) {
+    put_delta_head(b, id, created, model);
+    ilm_buf_puts(b, "\"reasoning_content\":");
+    ilm_json_buf_str(b, text ? text : "", text ? len : 0);
+    ilm_buf_putc(b, '}');
+    put_finish(b, NULL);
+    ilm_buf_puts(b, "}]}\n\n");
+}
+
+void ilm_api_write_tool_call_chunk(ilm_buf *b, const char *id, long long created, const char *model, int index,
+                                   const ilm_api_tool_call *call) {
+    put_delta_head(b, id, created, model);
+    ilm_buf_printf(b, "\"tool_calls\":[{\"index\":%d,", index);
+    put_call(b, call);
+    ilm_buf_puts(b, "}]}");
+    put_finish(b, NULL);
+    ilm_buf_puts(b, "}]}\n\n");
+}
+
+void ilm_api_write_chat_response(ilm_buf *b, const char *id, long long created, const char *model, const char *text,
+                                 size_t len, const char *reasoning, size_t reasoning_len,
+                                 const ilm_api_tool_call *calls, int n_calls, const char *finish_reason,
+                                 const ilm_api_usage *u) {
+    if (!text) len = 0;
+    if (!reasoning) reasoning_len = 0;
+    if (!calls) n_calls = 0;
+    put_head(b, "chat.completion", id, created, model);
+    ilm_buf_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    if (n_calls > 0 && !len) ilm_buf_puts(b, "null");
+    else ilm_json_buf_str(b, text ? text : "", len);
+    if (reasoning_len) {
+        ilm_buf_puts(b, ",\"reasoning_content\":");
+        ilm_json_buf_str(b, reasoning, reasoning_len);
+    }
+    if (n_calls > 0) {
+        ilm_buf_puts(b, ",\"tool_calls\":[");
+        for (int i = 0; i < n_calls; i++) {
+            ilm_buf_puts(b, i ? ",{" : "{");
+            put_call(b, &calls[i]);
+            ilm_buf_putc(b, '}');
+        }
+        ilm_buf_putc(b, ']');
+    }
+    ilm_buf_putc(b, '}');
+    put_finish(b, finish_reason);
+    ilm_buf_puts(b, "}]");
+    if (u) {
+        put_usage(b, u);
+        put_timings(b, u);
+    }
     ilm_buf_putc(b, '}');
 }

@@ -278,18 +278,35 @@ void ilm_serve_pump(ilm_server *S, ilm_conn *c) {
     pthread_mutex_unlock(&S->mu);
     const int kind = r->api.kind;
     ilm_buf ev = {0};
-    for (size_t at = 0; at + 4 <= recs.len;) {
+    for (size_t at = 0; at + 5 <= recs.len;) {
         uint32_t n;
         memcpy(&n, recs.p + at, 4);
-        const char *text = recs.p + at + 4;
-        at += 4 + n;
-        if (c->stream) {
-            ilm_buf_reset(&ev);
+        int rec = (unsigned char)recs.p[at + 4];
+        const char *text = recs.p + at + 5;
+        at += 5 + (size_t)n;
+        ilm_buf_reset(&ev);
+        if (rec == ILM_REC_TOOL_CALL) {
+            size_t name_len = strnlen(text, n);
+            if (name_len >= n) continue;  // never written so
+            if (c->stream) {
+                char call_id[64];
+                snprintf(call_id, sizeof call_id, "call_%lld_%ld_%d", S->created, r->id, r->n_calls);
+                ilm_api_tool_call tc = {call_id, text, text + name_len + 1, n - name_len - 1};
+                ilm_api_write_tool_call_chunk(&ev, c->resp_id, S->created, S->model_name, r->n_calls, &tc);
+            } else {
+                ilm_buf_add(&r->calls, &n, 4);
+                ilm_buf_add(&r->calls, text, n);
+            }
+            r->n_calls++;
+        } else if (rec == ILM_REC_REASONING) {
+            if (c->stream) ilm_api_write_reasoning_chunk(&ev, c->resp_id, S->created, S->model_name, text, n);
+            else ilm_buf_add(&r->reasoning, text, n);
+        } else if (c->stream) {
             ilm_api_write_chunk(&ev, kind, c->resp_id, S->created, S->model_name, false, text, n, NULL, NULL);
-            ilm_http_write_chunk(&c->out, ev.p, ev.len);
         } else {
             ilm_buf_add(&c->text, text, n);
         }
+        if (ev.len) ilm_http_write_chunk(&c->out, ev.p, ev.len);
     }
     ilm_buf_free(&recs);
     if (!ended) {
@@ -299,6 +316,7 @@ void ilm_serve_pump(ilm_server *S, ilm_conn *c) {
     // the request has ended (r->st, status, finish are final: the worker wrote them under mu
     // before `ended`)
     ilm_api_usage u = usage_of(r);
+    const char *finish = r->n_calls > 0 ? "tool_calls" : r->finish;
     if (c->stream) {
         ilm_buf_reset(&ev);
         if (r->status != 200) {
@@ -308,7 +326,7 @@ void ilm_serve_pump(ilm_server *S, ilm_conn *c) {
             ilm_api_write_error(&ev, &e);
             ilm_buf_puts(&ev, "\n\n");
         } else {
-            ilm_api_write_chunk(&ev, kind, c->resp_id, S->created, S->model_name, false, "", 0, r->finish, &u);
+            ilm_api_write_chunk(&ev, kind, c->resp_id, S->created, S->model_name, false, "", 0, finish, &u);
             if (r->api.include_usage) ilm_api_write_usage_chunk(&ev, kind, c->resp_id, S->created, S->model_name, &u);
         }
         ilm_api_write_done(&ev);
@@ -321,8 +339,30 @@ void ilm_serve_pump(ilm_server *S, ilm_conn *c) {
         ilm_serve_respond_error(S, c, r->status, "", "%s", r->error);
     } else {
         ilm_buf_reset(&ev);
-        ilm_api_write_response(&ev, kind, c->resp_id, S->created, S->model_name, c->text.p ? c->text.p : "", c->text.len,
-                               r->finish, &u);
+        if (kind == ILM_API_CHAT) {
+            ilm_api_tool_call *calls = r->n_calls ? calloc((size_t)r->n_calls, sizeof *calls) : NULL;
+            char(*ids)[64] = r->n_calls ? calloc((size_t)r->n_calls, sizeof *ids) : NULL;
+            int n_calls = 0;
+            for (size_t at = 0; calls && ids && at + 4 <= r->calls.len && n_calls < r->n_calls;) {
+                uint32_t n;
+                memcpy(&n, r->calls.p + at, 4);
+                const char *p = r->calls.p + at + 4;
+                at += 4 + (size_t)n;
+                size_t name_len = strnlen(p, n);
+                snprintf(ids[n_calls], sizeof ids[n_calls], "call_%lld_%ld_%d", S->created, r->id, n_calls);
+                calls[n_calls] = (ilm_api_tool_call){ids[n_calls], p, p + name_len + 1, n - name_len - 1};
+                n_calls++;
+            }
+            if (r->n_calls && !(calls && ids)) ev.oom = true;
+            else
+                ilm_api_write_chat_response(&ev, c->resp_id, S->created, S->model_name, c->text.p, c->text.len,
+                                            r->reasoning.p, r->reasoning.len, calls, n_calls, finish, &u);
+            free(calls);
+            free(ids);
+        } else {
+            ilm_api_write_response(&ev, kind, c->resp_id, S->created, S->model_name, c->text.p ? c->text.p : "",
+                                   c->text.len, finish, &u);
+        }
         respond_json(S, c, &ev);
     }
     ilm_buf_free(&ev);

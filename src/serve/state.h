@@ -10,6 +10,7 @@
 #include "gen/scheduler.h"
 #include "gen/stop.h"
 #include "gen/tokenizer.h"
+#include "gen/toolcall.h"
 #include "serve/api.h"
 #include "serve/http.h"
 #include "serve/server.h"
@@ -30,15 +31,25 @@ typedef struct ilm_sreq {
     ilm_stop *stop;
     ilm_detok *detok;
     ilm_buf piece;              // scratch: the text a token released
+    ilm_outsplit *split;        // chat: content / reasoning / tool calls (NULL: completion)
+    ilm_buf recs;               // scratch: the records a token released
     // under mu
-    ilm_buf out;                // released text as records [u32 length][bytes], one per token
+    ilm_buf out;                // released text as records [u32 length][u8 ILM_REC_*][length bytes]
     bool started, ended, cancel;
     int status;                 // 200, or the error status when ended with an error
     char error[600];
     const char *finish;         // "stop" / "length"
     ilm_gen_stats st;
     struct ilm_sreq *next;      // queue link
+    // I/O thread only: a non-streamed chat answer's reasoning and tool calls so far
+    ilm_buf reasoning;
+    ilm_buf calls;              // [u32 length][name NUL arguments] each
+    int n_calls;                // tool calls sent or collected
 } ilm_sreq;
+
+// Kinds of output record (worker.c writes, routes.c reads). A tool call's bytes are its name,
+// a NUL, and its arguments (a JSON object); a malformed call is content.
+enum { ILM_REC_CONTENT, ILM_REC_REASONING, ILM_REC_TOOL_CALL };
 
 typedef struct {
     long requests[6];           // by status class: 2xx, 400, 401, 404/405, 413/431, 5xx (see metrics.c)

@@ -24,7 +24,11 @@ static void sreq_free(ilm_sreq *r) {
     ilm_stop_free(r->stop);
     if (r->detok) ilm_detok_free(r->detok);
     ilm_buf_free(&r->piece);
+    ilm_outsplit_free(r->split);
+    ilm_buf_free(&r->recs);
     ilm_buf_free(&r->out);
+    ilm_buf_free(&r->reasoning);
+    ilm_buf_free(&r->calls);
     free(r);
 }
 
@@ -35,18 +39,62 @@ void ilm_sreq_unref(ilm_server *S, ilm_sreq *r) {
     if (!left) sreq_free(r);
 }
 
-// Appends one released piece as a record (caller holds mu).
-static void push_piece(ilm_sreq *r, const char *s, size_t n) {
-    if (!n) return;
+// Appends one record: kind, then a[0..an) and, when b is non-NULL, a NUL and b[0..bn).
+static void add_rec(ilm_buf *out, int kind, const char *a, size_t an, const char *b, size_t bn) {
+    size_t n = an + (b ? 1 + bn : 0);
+    if (!n || n > UINT32_MAX) return;
     uint32_t len = (uint32_t)n;
-    ilm_buf_add(&r->out, &len, sizeof len);
-    ilm_buf_add(&r->out, s, n);
+    unsigned char k = (unsigned char)kind;
+    ilm_buf_add(out, &len, sizeof len);
+    ilm_buf_add(out, &k, 1);
+    ilm_buf_add(out, a, an);
+    if (b) {
+        ilm_buf_putc(out, 0);
+        ilm_buf_add(out, b, bn);
+    }
 }
 
 typedef struct {
     ilm_server *S;
     ilm_sreq *r;
 } job_ctx;
+
+static void on_piece(void *ctx, const ilm_out_piece *p) {
+    job_ctx *j = ctx;
+    ilm_buf *recs = &j->r->recs;
+    if (p->kind == ILM_OUT_TOOL_CALL) {
+        add_rec(recs, ILM_REC_TOOL_CALL, p->name, strlen(p->name), p->text, p->len);
+        return;
+    }
+    if (p->malformed && j->S->opt.verbose)
+        fprintf(stderr, "ironlm: request %ld: malformed tool call passed on as content (%s)\n", j->r->id, p->error);
+    add_rec(recs, p->kind == ILM_OUT_REASONING ? ILM_REC_REASONING : ILM_REC_CONTENT, p->text, p->len, NULL, 0);
+}
+
+// Chat: the text of a control token the splitter needs (a channel, tool-call or string marker),
+// which the detokenizer (render_special off) drops; NULL for any other token.
+static const char *marker_text(const ilm_tokenizer *tok, int32_t t, size_t *n) {
+    static const char *const markers[] = {"<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>", "<|\"|>"};
+    size_t plain = 0;
+    if (!ilm_tok_piece(tok, t, false, &plain) || plain) return NULL;
+    const char *s = ilm_tok_piece(tok, t, true, n);
+    for (size_t i = 0; s && i < sizeof markers / sizeof markers[0]; i++)
+        if (*n == strlen(markers[i]) && !memcmp(s, markers[i], *n)) return s;
+    return NULL;
+}
+
+// Moves the released text (r->piece) into records: through the splitter for chat, or as one
+// content record; `end`: the last text, flush the splitter.
+static void make_recs(job_ctx *j, bool end) {
+    ilm_sreq *r = j->r;
+    ilm_buf_reset(&r->recs);
+    if (!r->split) {
+        add_rec(&r->recs, ILM_REC_CONTENT, r->piece.p, r->piece.len, NULL, 0);
+        return;
+    }
+    if (r->piece.len) ilm_outsplit_feed(r->split, r->piece.p, r->piece.len, on_piece, j);
+    if (end) ilm_outsplit_flush(r->split, on_piece, j);
+}
 
 static int on_token(void *ctx, int32_t t) {
     job_ctx *j = ctx;
@@ -56,11 +104,14 @@ static int on_token(void *ctx, int32_t t) {
     const char *s = ilm_detok_push(r->detok, t, &n, &err);
     ilm_buf_reset(&r->piece);
     int stop = s && n ? ilm_stop_feed(r->stop, s, n, &r->piece) : 0;
+    const char *m;
+    if (!stop && r->split && (m = marker_text(j->S->tok, t, &n))) stop = ilm_stop_feed(r->stop, m, n, &r->piece);
+    make_recs(j, false);
     pthread_mutex_lock(&j->S->mu);
-    push_piece(r, r->piece.p, r->piece.len);
+    ilm_buf_add(&r->out, r->recs.p, r->recs.len);
     bool cancel = r->cancel;
     pthread_mutex_unlock(&j->S->mu);
-    if (r->piece.len) j->S->wake_pending = true;  // the I/O thread is woken once after the step
+    if (r->recs.len) j->S->wake_pending = true;  // the I/O thread is woken once after the step
     return stop || cancel;
 }
 
@@ -75,8 +126,10 @@ static void on_end(void *ctx, ilm_end why, const ilm_gen_stats *st, const char *
         if (s && n) ilm_stop_feed(r->stop, s, n, &r->piece);
         if (!ilm_stop_which(r->stop)) ilm_stop_flush(r->stop, &r->piece);
     }
+    ilm_buf_reset(&r->recs);
+    if (why != ILM_END_CANCEL && why != ILM_END_ERROR) make_recs(j, true);
     pthread_mutex_lock(&S->mu);
-    push_piece(r, r->piece.p, r->piece.len);
+    ilm_buf_add(&r->out, r->recs.p, r->recs.len);
     r->st = *st;
     r->ended = true;
     r->finish = why == ILM_END_LENGTH || why == ILM_END_CONTEXT ? "length" : "stop";
@@ -125,6 +178,8 @@ static int start(ilm_server *S, ilm_sreq *r, ilm_err *err) {
     if (ilm_sampler_reserve(&r->sampler, S->engine.model->n_vocab, err)) return -1;
     if (ilm_stop_new(&r->stop, (const char *const *)a->stop, a->n_stop, err)) return -1;
     if (!(r->detok = ilm_detok_new(S->tok, false, err))) return -1;
+    // chat: reasoning and tool-call markers appear only when the model writes them
+    if (a->kind == ILM_API_CHAT && ilm_outsplit_new(&r->split, err)) return -1;
     job_ctx *j = malloc(sizeof *j);
     if (!j) return ilm_fail(err, "out of memory");
     *j = (job_ctx){S, r};
