@@ -645,3 +645,70 @@ TEST(api_write_tokens_and_content) {
     ilm_json_free(j);
     ilm_buf_free(&b);
 }
+
+TEST(api_write_reasoning_and_tool_call_chunks) {
+    ilm_buf b = {0};
+    ilm_api_write_reasoning_chunk(&b, "c1", 9, "g", "think \"hard\"\n\xff", 14);
+    ilm_json *j = read_back(&b, true);
+    CHECK_STR(str_at(j, "object"), "chat.completion.chunk");
+    CHECK_STR(str_at(j, "choices.0.delta.reasoning_content"), "think \"hard\"\n\xef\xbf\xbd");
+    CHECK(at(j, "choices.0.delta.content") == NULL);
+    CHECK(is_null(j, "choices.0.finish_reason"));
+    ilm_json_free(j);
+
+    const char *args = "{\"city\":\"Paris\",\"q\":\"a\\\"b\"}";
+    ilm_api_tool_call tc = {"call_1", "get_weather", args, strlen(args)};
+    ilm_api_write_tool_call_chunk(&b, "c1", 9, "g", 2, &tc);
+    j = read_back(&b, true);
+    CHECK_EQ(num_at(j, "choices.0.delta.tool_calls.0.index"), 2);
+    CHECK_STR(str_at(j, "choices.0.delta.tool_calls.0.id"), "call_1");
+    CHECK_STR(str_at(j, "choices.0.delta.tool_calls.0.type"), "function");
+    CHECK_STR(str_at(j, "choices.0.delta.tool_calls.0.function.name"), "get_weather");
+    CHECK_STR(str_at(j, "choices.0.delta.tool_calls.0.function.arguments"), args);  // a string holding JSON
+    CHECK(at(j, "choices.0.delta.content") == NULL);
+    CHECK(is_null(j, "choices.0.finish_reason"));
+    ilm_json_free(j);
+
+    // the last chunk of a stream with calls
+    ilm_api_write_chunk(&b, ILM_API_CHAT, "c1", 9, "g", false, "", 0, "tool_calls", &USAGE);
+    j = read_back(&b, true);
+    CHECK_STR(str_at(j, "choices.0.finish_reason"), "tool_calls");
+    ilm_json_free(j);
+    ilm_buf_free(&b);
+}
+
+TEST(api_write_chat_response_tool_calls) {
+    ilm_buf b = {0};
+    ilm_api_tool_call calls[2] = {{"call_a", "f", "{}", 2}, {"call_b", "g", "{\"x\":[1,2]}", 11}};
+    ilm_api_write_chat_response(&b, "chatcmpl-3", 7, "m", NULL, 0, "why\n", 4, calls, 2, "tool_calls", &USAGE);
+    ilm_json *j = read_back(&b, false);
+    CHECK_STR(str_at(j, "object"), "chat.completion");
+    CHECK_STR(str_at(j, "choices.0.message.role"), "assistant");
+    CHECK(is_null(j, "choices.0.message.content"));
+    CHECK_STR(str_at(j, "choices.0.message.reasoning_content"), "why\n");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.0.id"), "call_a");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.0.type"), "function");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.0.function.name"), "f");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.0.function.arguments"), "{}");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.1.id"), "call_b");
+    CHECK_STR(str_at(j, "choices.0.message.tool_calls.1.function.arguments"), "{\"x\":[1,2]}");
+    CHECK(at(j, "choices.0.message.tool_calls.2") == NULL);
+    CHECK_STR(str_at(j, "choices.0.finish_reason"), "tool_calls");
+    CHECK_EQ(num_at(j, "usage.prompt_tokens"), 12);
+    ilm_json_free(j);
+
+    // content with calls stays; no reasoning, no calls: the plain answer, byte for byte
+    ilm_api_write_chat_response(&b, "c", 1, "m", "ok", 2, NULL, 0, calls, 1, "tool_calls", NULL);
+    j = read_back(&b, false);
+    CHECK_STR(str_at(j, "choices.0.message.content"), "ok");
+    CHECK(at(j, "choices.0.message.reasoning_content") == NULL);
+    CHECK(at(j, "usage") == NULL);
+    ilm_json_free(j);
+    ilm_buf plain = {0};
+    ilm_api_write_chat_response(&b, "c", 1, "m", "hi", 2, "", 0, NULL, 0, "stop", &USAGE);
+    ilm_api_write_response(&plain, ILM_API_CHAT, "c", 1, "m", "hi", 2, "stop", &USAGE);
+    CHECK_STR(b.p, plain.p);
+    CHECK(strstr(b.p, "tool_calls") == NULL && strstr(b.p, "reasoning_content") == NULL);
+    ilm_buf_free(&plain);
+    ilm_buf_free(&b);
+}

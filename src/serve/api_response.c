@@ -201,7 +201,7 @@ static void put_call(ilm_buf *b, const ilm_api_tool_call *call) {
     put_str(b, call->name);
     ilm_buf_puts(b, ",\"arguments\":");
     ilm_json_buf_str(b, call->arguments ? call->arguments : "", call->arguments ? call->arguments_len : 0);
-    ilm_buf_puts(b, "}}");
+    ilm_buf_putc(b, '}');  // the function; the caller closes the call
 }
 
 static void put_delta_head(ilm_buf *b, const char *id, long long created, const char *model) {
