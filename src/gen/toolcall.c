@@ -151,7 +151,7 @@ static int read_value(rd *r, const char *base, int depth) {
 
 int ilm_toolcall_parse(const char *text, size_t len, char **name, ilm_buf *args_json, ilm_err *err) {
     *name = NULL;
-    if (!text) len = 0;
+    if (!text) text = "", len = 0;
     size_t old_len = args_json->len;
     rd r = {text, text + len, args_json, err};
     skip_ws(&r);
