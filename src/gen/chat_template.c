@@ -2,6 +2,8 @@
 // system turn with tool declarations, messages with tool calls and folded tool responses, the
 // generation prompt. Each function names the template macro or block it follows. See
 // chat_template.h.
+// Length: one template, one file — its macros call each other (declarations, arguments, tool
+// blocks) and split apart they would only trade static helpers for a private header.
 #include "gen/chat_template.h"
 
 #include <math.h>

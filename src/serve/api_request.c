@@ -2,6 +2,8 @@
 // completion requests (sampling, stop strings, penalties, logit bias, llama.cpp extras; chat
 // messages and tools rendered with gen/chat_template.h), /apply-template, /tokenize and
 // /detokenize. See api.h.
+// Length: every request body of the API shares the typed field readers and the error type; the
+// chat part (message checks, template errors, tools, tool_choice) is about a quarter of it.
 #include "serve/api.h"
 
 #include <math.h>
