@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "format/json.h"
-#include "gen/chat.h"
 #include "harness.h"
 #include "serve/api.h"
 
@@ -42,17 +41,6 @@ static void must_fail(int kind, const char *body, const char *param, const char 
 static void chat_fail(const char *body, const char *param, const char *what) { must_fail(ILM_API_CHAT, body, param, what); }
 static void comp_fail(const char *body, const char *param, const char *what) {
     must_fail(ILM_API_COMPLETION, body, param, what);
-}
-
-// What ilm_chat renders for these messages (with the generation prompt).
-static char *chat_render(const ilm_chat_role *roles, const char *const *texts, int n) {
-    ilm_chat c;
-    ilm_chat_init(&c);
-    ilm_err err;
-    for (int i = 0; i < n; i++) CHECK(ilm_chat_add(&c, roles[i], texts[i], &err) == 0);
-    char *p = ilm_chat_render(&c, true, &err);
-    ilm_chat_free(&c);
-    return p;
 }
 
 // Parses b (a JSON object, or one SSE event when sse) and resets it.
@@ -107,7 +95,7 @@ static bool is_null(const ilm_json *j, const char *path) {
 TEST(api_chat_minimal_renders_gemma_turns) {
     ilm_api_request r;
     must_parse(ILM_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi there\"}]}", &r);
-    CHECK_STR(r.prompt_text, "<|turn>user\nHi there<turn|>\n<|turn>model\n");
+    CHECK_STR(r.prompt_text, "<|turn>user\nHi there<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
     CHECK_EQ(r.prompt_len, strlen(r.prompt_text));
     CHECK(r.prompt_ids == NULL && r.kind == ILM_API_CHAT);
     // Defaults.
@@ -127,7 +115,7 @@ TEST(api_chat_minimal_renders_gemma_turns) {
     ilm_api_request_free(&r);  // twice is harmless
 }
 
-TEST(api_chat_conversation_matches_ilm_chat) {
+TEST(api_chat_conversation_renders_the_template) {
     ilm_api_request r;
     must_parse(ILM_API_CHAT,
                "{\"model\":\"gemma\",\"messages\":["
@@ -137,16 +125,13 @@ TEST(api_chat_conversation_matches_ilm_chat) {
                "{\"role\":\"assistant\",\"content\":null},"
                "{\"role\":\"user\",\"content\":\"Again \\\"quoted\\\"\",\"name\":\"bob\"}]}",
                &r);
-    const ilm_chat_role roles[] = {ILM_CHAT_SYSTEM, ILM_CHAT_USER, ILM_CHAT_MODEL, ILM_CHAT_MODEL, ILM_CHAT_USER};
-    const char *texts[] = {"  Be brief. ", "Line one\nline two", "<|channel>thought\nhmm<channel|>Sure.", "",
-                           "Again \"quoted\""};
-    char *want = chat_render(roles, texts, 5);
-    CHECK_STR(r.prompt_text, want);
+    // Text parts are trimmed and joined as they are; a second assistant message continues the
+    // first one's turn (the template's continue_same_model_turn); no <bos> (the tokenizer adds it).
     CHECK_STR(r.prompt_text,
-              "<|turn>system\nBe brief.<turn|>\n<|turn>user\nLine one\nline two<turn|>\n<|turn>model\nSure.<turn|>\n"
-              "<|turn>model\n<turn|>\n<|turn>user\nAgain \"quoted\"<turn|>\n<|turn>model\n");
+              "<|turn>system\nBe brief.<turn|>\n<|turn>user\nLine oneline two<turn|>\n<|turn>model\nSure.<turn|>\n"
+              "<turn|>\n<|turn>user\nAgain \"quoted\"<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+    CHECK(r.tools_json == NULL && r.tool_choice == ILM_API_TOOL_AUTO && r.tool_choice_name == NULL);
     CHECK_STR(r.model, "gemma");
-    free(want);
     ilm_api_request_free(&r);
 }
 
@@ -156,7 +141,7 @@ TEST(api_chat_prefill_and_thinking) {
     must_parse(ILM_API_CHAT,
                "{\"messages\":[{\"role\":\"user\",\"content\":\"Count\"},{\"role\":\"assistant\",\"content\":\"1, 2,\"}]}",
                &r);
-    CHECK_STR(r.prompt_text, "<|turn>user\nCount<turn|>\n<|turn>model\n1, 2,");
+    CHECK_STR(r.prompt_text, "<|turn>user\nCount<turn|>\n<|turn>model\n<|channel>thought\n<channel|>1, 2,");
     ilm_api_request_free(&r);
     must_parse(ILM_API_CHAT,
                "{\"chat_template_kwargs\":{\"enable_thinking\":true},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
@@ -164,6 +149,66 @@ TEST(api_chat_prefill_and_thinking) {
     CHECK(r.enable_thinking);
     CHECK_STR(r.prompt_text, "<|turn>system\n<|think|>\n<turn|>\n<|turn>user\nx<turn|>\n<|turn>model\n");
     ilm_api_request_free(&r);
+}
+
+#define MSG_FOR_TOOLS "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]"
+#define TOOLS "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather.\"," \
+              "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]"
+#define DECL "<|tool>declaration:get_weather{description:<|\"|>Weather.<|\"|>,parameters:{properties:{city:{type:<|\"|>STRING" \
+             "<|\"|>}},required:[<|\"|>city<|\"|>],type:<|\"|>OBJECT<|\"|>}}<tool|>"
+
+TEST(api_chat_tools_and_tool_messages) {
+    ilm_api_request r;
+    // OpenAI's form: arguments as a JSON string, the result in a tool message; tool_choice kept.
+    must_parse(ILM_API_CHAT,
+               "{" TOOLS ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},\"messages\":["
+               "{\"role\":\"user\",\"content\":\"Oslo?\"},"
+               "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"look it up\",\"tool_calls\":[{\"id\":\"c1\","
+               "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},"
+               "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"-3\"}]}",
+               &r);
+    CHECK_STR(r.prompt_text, "<|turn>system\n" DECL "<turn|>\n<|turn>user\nOslo?<turn|>\n<|turn>model\n"
+                             "<|channel>thought\nlook it up\n<channel|><|tool_call>call:get_weather{city:<|\"|>Oslo<|\"|>}"
+                             "<tool_call|><|tool_response>response:get_weather{value:<|\"|>-3<|\"|>}<tool_response|>");
+    CHECK(r.tools_json && strstr(r.tools_json, "\"name\":\"get_weather\"") && r.tools_json[0] == '[');
+    CHECK_EQ(r.tool_choice, ILM_API_TOOL_FUNCTION);
+    CHECK_STR(r.tool_choice_name, "get_weather");
+    ilm_api_request_free(&r);
+    // tools_json parses back to the same declarations
+    must_parse(ILM_API_CHAT, "{" TOOLS ",\"tool_choice\":\"required\"," MSG_FOR_TOOLS "}", &r);
+    CHECK_EQ(r.tool_choice, ILM_API_TOOL_REQUIRED);
+    ilm_err err;
+    ilm_json *t = r.tools_json ? ilm_json_parse(r.tools_json, strlen(r.tools_json), &err) : NULL;
+    CHECK(t && t->type == JSON_ARR && t->len == 1);
+    ilm_json_free(t);
+    ilm_api_request_free(&r);
+    must_parse(ILM_API_CHAT, "{\"tool_choice\":\"none\"," MSG_FOR_TOOLS "}", &r);
+    CHECK(r.tool_choice == ILM_API_TOOL_NONE && r.tools_json == NULL);
+    ilm_api_request_free(&r);
+}
+
+TEST(api_apply_template) {
+    char *p;
+    ilm_api_error e;
+    const char *b = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+    CHECK(ilm_api_apply_template(b, strlen(b), &p, &e) == 0);
+    CHECK_STR(p, "<bos><|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+    free(p);
+    b = "{\"add_generation_prompt\":false,\"chat_template_kwargs\":{\"enable_thinking\":true}," TOOLS ","
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"Yo\"}]}";
+    CHECK(ilm_api_apply_template(b, strlen(b), &p, &e) == 0);
+    CHECK_STR(p, "<bos><|turn>system\n<|think|>\n" DECL "<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\nYo<turn|>\n");
+    ilm_buf out = {0};
+    ilm_api_write_prompt(&out, p, strlen(p));
+    CHECK(out.p && !strncmp(out.p, "{\"prompt\":\"<bos><|turn>system\\n", 31));
+    ilm_buf_free(&out);
+    free(p);
+    b = "{\"add_generation_prompt\":1,\"messages\":[]}";
+    CHECK(ilm_api_apply_template(b, strlen(b), &p, &e) == -1 && p == NULL && e.status == 400);
+    CHECK_STR(e.param, "add_generation_prompt");
+    b = "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}";
+    CHECK(ilm_api_apply_template(b, strlen(b), &p, &e) == -1);
+    CHECK_STR(e.param, "messages[0].role");
 }
 
 TEST(api_chat_reads_every_field) {
@@ -288,7 +333,7 @@ TEST(api_rejects_bad_bodies_and_messages) {
     chat_fail("{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role", "must be a string");
     chat_fail("{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "messages[0].role", "\"robot\" is not one of");
     chat_fail("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"tool\",\"content\":\"42\"}]}",
-              "messages[1].role", "tool messages are not supported yet");
+              "messages[1].role", "a tool message must follow an assistant message with tool_calls");
     chat_fail("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"system\",\"content\":\"s\"}]}",
               "messages[1].role", "system message must be the first");
     chat_fail("{\"messages\":[{\"role\":\"system\",\"content\":\"x\"},{\"role\":\"developer\",\"content\":\"s\"}]}",
@@ -306,7 +351,17 @@ TEST(api_rejects_bad_bodies_and_messages) {
               "needs a \"type\"");
     chat_fail("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}",
               "messages[0].content[0]", ".text must be a string");
-    chat_fail("{" MSG ",\"tools\":[{\"type\":\"function\"}]}", "tools", "tools are not supported yet");
+    chat_fail("{" MSG ",\"tools\":[{\"type\":\"function\"}]}", "tools[0]", "must be an object with a \"function\"");
+    chat_fail("{" MSG ",\"tools\":{}}", "tools", "tools must be an array");
+    chat_fail("{" MSG ",\"tools\":[{\"function\":{\"name\":\"\"}}]}", "tools[0].function.name", "non-empty string");
+    chat_fail("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"1\",\"function\":{\"name\":\"f\","
+              "\"arguments\":\"[1]\"}}]}]}",
+              "messages[0].tool_calls[0].function.arguments", "must be a JSON object");
+    chat_fail("{" MSG ",\"tool_choice\":\"sometimes\"}", "tool_choice", "not one of none, auto, required");
+    chat_fail("{" MSG ",\"tool_choice\":{\"type\":\"function\"}}", "tool_choice.function.name", "non-empty string");
+    chat_fail("{" MSG ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", "tool_choice.function.name",
+              "not among the tools");
+    chat_fail("{" MSG ",\"tool_choice\":3}", "tool_choice", "tool_choice must be");
 }
 
 TEST(api_rejects_bad_field_types_and_ranges) {

@@ -4,7 +4,8 @@
 // api_response.c.
 //
 // Endpoints covered: POST /v1/chat/completions (ILM_API_CHAT), POST /v1/completions and
-// /completion (ILM_API_COMPLETION), GET /v1/models, POST /tokenize, POST /detokenize.
+// /completion (ILM_API_COMPLETION), GET /v1/models, POST /tokenize, POST /detokenize,
+// POST /apply-template.
 // Besides OpenAI's fields the requests take llama.cpp server's extras (n_predict, top_k, min_p,
 // repeat_penalty, repeat_last_n, cache_prompt, id_slot, speculative.*, ignore_eos, the
 // [[id, bias]] logit_bias form, chat_template_kwargs.enable_thinking); responses carry llama.cpp's
@@ -18,6 +19,8 @@
 #include "gen/sampler.h"
 
 enum { ILM_API_CHAT, ILM_API_COMPLETION };
+// tool_choice of a chat request.
+enum { ILM_API_TOOL_AUTO, ILM_API_TOOL_NONE, ILM_API_TOOL_REQUIRED, ILM_API_TOOL_FUNCTION };
 
 // A rejected request: the HTTP status, OpenAI's error type, the offending field as a path
 // ("messages[1].content[0].type", "temperature"; "" when none) and one line naming it.
@@ -41,9 +44,10 @@ typedef struct {
 typedef struct {
     int kind;  // ILM_API_CHAT or ILM_API_COMPLETION
     // The prompt, exactly one of:
-    //   chat: the messages rendered in the Gemma 4 turn format (gen/chat.h) followed by the
-    //     generation prompt; a final assistant message is a prefill: its text follows the
-    //     generation prompt verbatim (the model continues it) and its turn is left open.
+    //   chat: the messages and tools rendered by Gemma 4's chat template (gen/chat_template.h,
+    //     no <bos>) with the generation prompt; a final assistant message without tool calls is
+    //     a prefill: its text follows the generation prompt verbatim (the model continues it)
+    //     and its turn is left open.
     //   completion: `prompt` as given (a string, or a one-element array of one string).
     // prompt_len excludes the NUL (strings containing NUL bytes are rejected).
     char *prompt_text;
@@ -51,6 +55,12 @@ typedef struct {
     int32_t *prompt_ids;  // completion `prompt` given as token ids (then prompt_text is NULL)
     int n_prompt_ids;
     bool enable_thinking;  // chat_template_kwargs.enable_thinking (chat only; default false)
+    // chat only: the request's `tools` (already in the prompt) as compact JSON text, NULL when
+    // none; tool_choice (ILM_API_TOOL_*, default AUTO) and, for FUNCTION, the function's name
+    // (checked to be among the tools).
+    char *tools_json;
+    int tool_choice;
+    char *tool_choice_name;
 
     bool stream, include_usage;  // stream_options.include_usage
     int max_tokens;              // max_completion_tokens | max_tokens | n_predict; -1 = not given
@@ -77,6 +87,14 @@ typedef struct {
 // harmless).
 int ilm_api_parse_request(int kind, const char *body, size_t len, ilm_api_request *out, ilm_api_error *e);
 void ilm_api_request_free(ilm_api_request *r);
+
+// POST /apply-template {messages, tools, add_generation_prompt (default true),
+// chat_template_kwargs.enable_thinking}: *prompt (malloc'd) is the chat template's render with
+// "<bos>" written first, as llama.cpp's endpoint answers {"prompt": ...}. Returns 0, or -1 with
+// *e filled (400).
+int ilm_api_apply_template(const char *body, size_t len, char **prompt, ilm_api_error *e);
+// Its answer: {"prompt":"..."} appended to b (written in api_request.c, beside the parser).
+void ilm_api_write_prompt(ilm_buf *b, const char *prompt, size_t len);
 
 // POST /tokenize {"content": string, "add_special": bool (default false), "with_pieces": bool}.
 typedef struct {

@@ -1,6 +1,9 @@
 // api_request.c — request bodies of the OpenAI-compatible API → validated C structs: chat and
 // completion requests (sampling, stop strings, penalties, logit bias, llama.cpp extras; chat
-// messages rendered with gen/chat.h), /tokenize and /detokenize. See api.h.
+// messages and tools rendered with gen/chat_template.h), /apply-template, /tokenize and
+// /detokenize. See api.h.
+// Length: every request body of the API shares the typed field readers and the error type; the
+// chat part (message checks, template errors, tools, tool_choice) is about a quarter of it.
 #include "serve/api.h"
 
 #include <math.h>
@@ -10,7 +13,7 @@
 #include <string.h>
 
 #include "format/json.h"
-#include "gen/chat.h"
+#include "gen/chat_template.h"
 
 int ilm_api_fail(ilm_api_error *e, int status, const char *param, const char *fmt, ...) {
     if (!e) return -1;
@@ -150,83 +153,167 @@ static int message_text(const ilm_json *content, int i, bool assistant, char **o
     return 0;
 }
 
-static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
-    const ilm_json *msgs = ilm_json_get(root, "messages");
+// Checks what the server needs beyond the template (gen/chat_template.h): objects with a known
+// role, a system/developer message only first, content present (but for an assistant) and free
+// of NUL bytes. Returns 0 or 400.
+static int check_messages(const ilm_json *msgs, ilm_api_error *e) {
     if (absent(msgs)) return BAD(e, "messages", "messages is missing");
     if (msgs->type != JSON_ARR) return BAD(e, "messages", "messages must be an array, not %s", type_name(msgs));
     if (msgs->len == 0) return BAD(e, "messages", "messages must not be empty");
     if (msgs->len > 1000000) return BAD(e, "messages", "messages has too many entries");
-    const ilm_json *tools = ilm_json_get(root, "tools");
-    if (tools && tools->type == JSON_ARR && tools->len > 0) return BAD(e, "tools", "tools are not supported yet");
-
-    ilm_chat chat;
-    ilm_chat_init(&chat);
-    chat.enable_thinking = r->enable_thinking;
-    char *prefill = NULL;
-    int rc = 0;
     int n = (int)msgs->len;
-    for (int i = 0; i < n && !rc; i++) {
+    for (int i = 0; i < n; i++) {
         const ilm_json *m = &msgs->items[i];
         char param[64];
         snprintf(param, sizeof param, "messages[%d]", i);
-        if (m->type != JSON_OBJ) {
-            rc = BAD(e, param, "%s must be an object, not %s", param, type_name(m));
-            break;
-        }
+        if (m->type != JSON_OBJ) return BAD(e, param, "%s must be an object, not %s", param, type_name(m));
         snprintf(param, sizeof param, "messages[%d].role", i);
         const ilm_json *role = ilm_json_get(m, "role");
-        if (!role || role->type != JSON_STR) {
-            rc = BAD(e, param, "%s must be a string (system, developer, user or assistant)", param);
-            break;
-        }
-        ilm_chat_role cr;
-        if (!strcmp(role->str, "system") || !strcmp(role->str, "developer")) cr = ILM_CHAT_SYSTEM;
-        else if (!strcmp(role->str, "user")) cr = ILM_CHAT_USER;
-        else if (!strcmp(role->str, "assistant")) cr = ILM_CHAT_MODEL;
-        else if (!strcmp(role->str, "tool") || !strcmp(role->str, "function")) {
-            rc = BAD(e, param, "%s: tool messages are not supported yet", param);
-            break;
-        } else {
-            rc = BAD(e, param, "%s \"%.40s\" is not one of system, developer, user, assistant", param, role->str);
-            break;
-        }
-        if (cr == ILM_CHAT_SYSTEM && i > 0) {
-            rc = BAD(e, param, "%s: a system message must be the first message", param);
-            break;
-        }
+        if (!role || role->type != JSON_STR)
+            return BAD(e, param, "%s must be a string (system, developer, user, assistant or tool)", param);
+        bool sys = !strcmp(role->str, "system") || !strcmp(role->str, "developer"),
+             assistant = !strcmp(role->str, "assistant");
+        if (!sys && !assistant && strcmp(role->str, "user") && strcmp(role->str, "tool"))
+            return BAD(e, param, "%s \"%.40s\" is not one of system, developer, user, assistant, tool", param, role->str);
+        if (sys && i > 0) return BAD(e, param, "%s: a system message must be the first message", param);
         char *text;
-        if ((rc = message_text(ilm_json_get(m, "content"), i, cr == ILM_CHAT_MODEL, &text, e))) break;
-        if (cr == ILM_CHAT_MODEL && i == n - 1) {  // prefill: continued below, not a closed turn
-            prefill = text;
-            break;
-        }
-        ilm_err err;
-        if (ilm_chat_add(&chat, cr, text, &err)) rc = BAD(e, param, "%s: %s", param, err.msg);
+        if (message_text(ilm_json_get(m, "content"), i, assistant, &text, e)) return -1;
         free(text);
     }
-    if (!rc) {
-        ilm_err err;
-        char *p = ilm_chat_render(&chat, true, &err);
-        if (!p) rc = ilm_api_fail(e, 500, "messages", "%s", err.msg);
-        else if (prefill) {
-            size_t pl = strlen(p), fl = strlen(prefill);
-            char *q = realloc(p, pl + fl + 1);
-            if (!q) {
-                free(p);
-                rc = OOM(e);
-            } else {
-                memcpy(q + pl, prefill, fl + 1);
-                p = q;
-            }
-        }
-        if (!rc) {
-            r->prompt_text = p;
-            r->prompt_len = strlen(p);
-        }
+    return 0;
+}
+
+// A renderer error as a 400 naming its field: the message starts with the path ("messages[2]
+// .tool_calls[0].function.name must be ...").
+static int template_fail(ilm_api_error *e, const ilm_err *err) {
+    char param[64];
+    size_t n = strspn(err->msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]");
+    if (n >= sizeof param || (strncmp(err->msg, "messages", 8) && strncmp(err->msg, "tools", 5))) n = 0;
+    memcpy(param, err->msg, n);
+    param[n] = 0;
+    if (!strcmp(err->msg, "out of memory")) return OOM(e);
+    return BAD(e, n ? param : "messages", "%s", err->msg);
+}
+
+static int read_tools(const ilm_json *root, const ilm_json **tools, ilm_api_error *e) {
+    *tools = ilm_json_get(root, "tools");
+    if (absent(*tools)) *tools = NULL;
+    else if ((*tools)->type != JSON_ARR)
+        return BAD(e, "tools", "tools must be an array of function declarations, not %s", type_name(*tools));
+    return 0;
+}
+
+// The messages (and tools) rendered by Gemma 4's template. With prefill, a final assistant
+// message without tool calls is continued: the rest is rendered with the generation prompt and
+// its text follows verbatim, the turn left open.
+static int render_template(const ilm_json *root, bool add_gen, bool thinking, bool with_bos, bool prefill,
+                           char **out, ilm_api_error *e) {
+    *out = NULL;
+    const ilm_json *msgs = ilm_json_get(root, "messages");
+    if (check_messages(msgs, e)) return -1;
+    const ilm_json *tools;
+    if (read_tools(root, &tools, e)) return -1;
+    ilm_json shown = *msgs;
+    const ilm_json *last = &msgs->items[msgs->len - 1], *role = ilm_json_get(last, "role"),
+                   *calls = ilm_json_get(last, "tool_calls");
+    char *tail = NULL;
+    if (prefill && !strcmp(role->str, "assistant") && (absent(calls) || (calls->type == JSON_ARR && !calls->len))) {
+        if (message_text(ilm_json_get(last, "content"), (int)msgs->len - 1, true, &tail, e)) return -1;
+        shown.len--;
+        add_gen = true;
     }
-    free(prefill);
-    ilm_chat_free(&chat);
-    return rc;
+    ilm_err err;
+    char *p = ilm_chat_template_render(&shown, tools, add_gen, thinking, with_bos, &err);
+    if (!p) {
+        free(tail);
+        return template_fail(e, &err);
+    }
+    if (tail) {
+        size_t pl = strlen(p), fl = strlen(tail);
+        char *q = realloc(p, pl + fl + 1);
+        if (!q) {
+            free(p);
+            free(tail);
+            return OOM(e);
+        }
+        memcpy(q + pl, tail, fl + 1);
+        p = q;
+        free(tail);
+    }
+    *out = p;
+    return 0;
+}
+
+// A JSON value written back as compact JSON (the request's tools, kept as text).
+static void write_json(ilm_buf *b, const ilm_json *v) {
+    switch (v->type) {
+    case JSON_NULL: ilm_buf_puts(b, "null"); break;
+    case JSON_BOOL: ilm_buf_puts(b, v->num ? "true" : "false"); break;
+    case JSON_NUM:
+        if (v->num == floor(v->num) && fabs(v->num) < 1e15) ilm_buf_printf(b, "%.0f", v->num);
+        else ilm_buf_printf(b, "%.17g", v->num);
+        break;
+    case JSON_STR: ilm_json_buf_str(b, v->str, v->len); break;
+    default:
+        ilm_buf_putc(b, v->type == JSON_ARR ? '[' : '{');
+        for (size_t i = 0; i < v->len; i++) {
+            if (i) ilm_buf_putc(b, ',');
+            if (v->type == JSON_OBJ) {
+                ilm_json_buf_str(b, v->keys[i], strlen(v->keys[i]));
+                ilm_buf_putc(b, ':');
+            }
+            write_json(b, &v->items[i]);
+        }
+        ilm_buf_putc(b, v->type == JSON_ARR ? ']' : '}');
+    }
+}
+
+// tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name":NAME}}.
+static int read_tool_choice(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
+    const ilm_json *tc = ilm_json_get(root, "tool_choice");
+    r->tool_choice = ILM_API_TOOL_AUTO;
+    if (absent(tc)) return 0;
+    if (tc->type == JSON_STR) {
+        if (!strcmp(tc->str, "auto")) r->tool_choice = ILM_API_TOOL_AUTO;
+        else if (!strcmp(tc->str, "none")) r->tool_choice = ILM_API_TOOL_NONE;
+        else if (!strcmp(tc->str, "required")) r->tool_choice = ILM_API_TOOL_REQUIRED;
+        else return BAD(e, "tool_choice", "tool_choice \"%.40s\" is not one of none, auto, required", tc->str);
+        return 0;
+    }
+    const ilm_json *type = ilm_json_get(tc, "type"), *name = ilm_json_get(ilm_json_get(tc, "function"), "name");
+    if (tc->type != JSON_OBJ || !type || type->type != JSON_STR || strcmp(type->str, "function"))
+        return BAD(e, "tool_choice",
+                   "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
+    if (!name || name->type != JSON_STR || !name->len)
+        return BAD(e, "tool_choice.function.name", "tool_choice.function.name must be a non-empty string");
+    const ilm_json *tools = ilm_json_get(root, "tools");
+    bool found = false;
+    for (size_t i = 0; tools && tools->type == JSON_ARR && i < tools->len; i++) {
+        const ilm_json *n = ilm_json_get(ilm_json_get(&tools->items[i], "function"), "name");
+        found |= n && n->type == JSON_STR && !strcmp(n->str, name->str);
+    }
+    if (!found)
+        return BAD(e, "tool_choice.function.name", "tool_choice names \"%.60s\", which is not among the tools", name->str);
+    r->tool_choice = ILM_API_TOOL_FUNCTION;
+    return read_str(name, "tool_choice.function.name", &r->tool_choice_name, e);
+}
+
+static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
+    char *p;
+    if (render_template(root, true, r->enable_thinking, false, true, &p, e)) return -1;
+    r->prompt_text = p;
+    r->prompt_len = strlen(p);
+    const ilm_json *tools = ilm_json_get(root, "tools");
+    if (!absent(tools) && tools->len) {
+        ilm_buf b = {0};
+        write_json(&b, tools);
+        if (b.oom) {
+            ilm_buf_free(&b);
+            return OOM(e);
+        }
+        r->tools_json = b.p;
+    }
+    return read_tool_choice(root, r, e);
 }
 
 // ---- completion prompt --------------------------------------------------------------------------
@@ -410,6 +497,14 @@ static int read_sampling(const ilm_json *j, ilm_api_request *r, ilm_api_error *e
     return 0;
 }
 
+// chat_template_kwargs.enable_thinking
+static int read_kwargs(const ilm_json *j, bool *thinking, ilm_api_error *e) {
+    const ilm_json *kw = ilm_json_get(j, "chat_template_kwargs");
+    if (!absent(kw) && kw->type != JSON_OBJ)
+        return BAD(e, "chat_template_kwargs", "chat_template_kwargs must be an object, not %s", type_name(kw));
+    return read_bool(ilm_json_get(kw, "enable_thinking"), "chat_template_kwargs.enable_thinking", thinking, e);
+}
+
 static int read_fields(const ilm_json *j, ilm_api_request *r, ilm_api_error *e) {
     bool given;
     long long x;
@@ -445,11 +540,27 @@ static int read_fields(const ilm_json *j, ilm_api_request *r, ilm_api_error *e) 
                    &r->spec_p_min, e))
         return -1;
 
-    const ilm_json *kw = ilm_json_get(j, "chat_template_kwargs");
-    if (!absent(kw) && kw->type != JSON_OBJ)
-        return BAD(e, "chat_template_kwargs", "chat_template_kwargs must be an object, not %s", type_name(kw));
-    return read_bool(ilm_json_get(kw, "enable_thinking"), "chat_template_kwargs.enable_thinking",
-                     &r->enable_thinking, e);
+    return read_kwargs(j, &r->enable_thinking, e);
+}
+
+// POST /apply-template: the prompt as the chat endpoint renders it, "<bos>" first, without the
+// prefill handling (the template as is).
+int ilm_api_apply_template(const char *body, size_t len, char **prompt, ilm_api_error *e) {
+    *prompt = NULL;
+    ilm_json *j = parse_body(body, len, e);
+    if (!j) return -1;
+    bool add_gen = true, thinking = false;
+    int rc = read_bool(ilm_json_get(j, "add_generation_prompt"), "add_generation_prompt", &add_gen, e);
+    if (!rc) rc = read_kwargs(j, &thinking, e);
+    if (!rc) rc = render_template(j, add_gen, thinking, true, false, prompt, e);
+    ilm_json_free(j);
+    return rc;
+}
+
+void ilm_api_write_prompt(ilm_buf *b, const char *prompt, size_t len) {
+    ilm_buf_puts(b, "{\"prompt\":");
+    ilm_json_buf_str(b, prompt, len);
+    ilm_buf_putc(b, '}');
 }
 
 static void request_defaults(int kind, ilm_api_request *r) {
@@ -488,6 +599,9 @@ void ilm_api_request_free(ilm_api_request *r) {
     free(r->stop);
     free(r->logit_bias);
     free(r->model);
+    free(r->tools_json);
+    free(r->tool_choice_name);
+    r->tools_json = r->tool_choice_name = NULL;
     r->prompt_text = NULL;
     r->prompt_ids = NULL;
     r->stop = NULL;

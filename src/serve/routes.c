@@ -94,6 +94,21 @@ static void models(ilm_server *S, ilm_conn *c, bool ready) {
     ilm_buf_free(&b);
 }
 
+// POST /apply-template: {"prompt": the chat template's render, "<bos>" first}.
+static void apply_template(ilm_server *S, ilm_conn *c, const ilm_http_request *req) {
+    char *prompt;
+    ilm_api_error e;
+    if (ilm_api_apply_template(req->body, req->body_len, &prompt, &e)) {
+        respond_api_error(S, c, &e, NULL);
+        return;
+    }
+    ilm_buf b = {0};
+    ilm_api_write_prompt(&b, prompt, strlen(prompt));
+    respond_json(S, c, &b);
+    ilm_buf_free(&b);
+    free(prompt);
+}
+
 static void tokenize(ilm_server *S, ilm_conn *c, const ilm_http_request *req) {
     ilm_api_tokenize_request tr;
     ilm_api_error e;
@@ -383,7 +398,7 @@ typedef struct {
     const char *method, *path;
     int id, flags;
 } route;
-enum { R_HEALTH, R_MODELS, R_METRICS, R_SLOTS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETION };
+enum { R_HEALTH, R_MODELS, R_METRICS, R_SLOTS, R_TOKENIZE, R_DETOKENIZE, R_CHAT, R_COMPLETION, R_APPLY_TEMPLATE };
 static const route routes[] = {
     {"GET", "/health", R_HEALTH, OPEN},
     {"GET", "/v1/health", R_HEALTH, OPEN},
@@ -398,6 +413,7 @@ static const route routes[] = {
     {"POST", "/v1/completions", R_COMPLETION, NEEDS_MODEL},
     {"POST", "/completions", R_COMPLETION, NEEDS_MODEL},
     {"POST", "/completion", R_COMPLETION, NEEDS_MODEL},
+    {"POST", "/apply-template", R_APPLY_TEMPLATE, 0},
 };
 
 void ilm_serve_route(ilm_server *S, ilm_conn *c, const ilm_http_request *req) {
@@ -443,5 +459,6 @@ void ilm_serve_route(ilm_server *S, ilm_conn *c, const ilm_http_request *req) {
     case R_DETOKENIZE: detokenize(S, c, req); break;
     case R_CHAT: completion(S, c, req, ILM_API_CHAT); break;
     case R_COMPLETION: completion(S, c, req, ILM_API_COMPLETION); break;
+    case R_APPLY_TEMPLATE: apply_template(S, c, req); break;
     }
 }
