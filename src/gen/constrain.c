@@ -1,4 +1,6 @@
 // constrain.c — the JSON automaton, the schema compiler and the token mask. See constrain.h.
+// Length: one automaton, one file — the byte grammar, the schema compiler that builds its nodes and
+// the token mask that walks it over the vocabulary trie share the frame and node encodings.
 #include "gen/constrain.h"
 
 #include <math.h>
