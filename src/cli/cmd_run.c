@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "model/drafter.h"
 #include "gen/engine.h"
+#include "gen/constrain.h"
 #include "gen/sampler.h"
 #include "gen/scheduler.h"
 #include "gen/stop.h"
@@ -83,6 +84,7 @@ static void usage(void) {
             "  -n N  --temp T  --top-k K  --top-p P  --min-p P  --seed S  --ignore-eos  --ids  --stop TEXT\n"
             "  --repeat-penalty P  --repeat-last-n N  --presence-penalty P  --frequency-penalty P  --logit-bias ID(+|-)B\n"
             "  --chat  --system TEXT  --draft D.gguf  --draft-max N  --draft-p-min P  --spec-autotune\n"
+            "  --json (output: any JSON object)  --json-schema FILE (output: JSON valid for the schema)\n"
             "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n");
 }
 
@@ -109,7 +111,8 @@ int ilm_cmd_run(int argc, char **argv) {
     sp.seed = UINT64_MAX;  // parse_opt never sets this: tells whether --seed was given
     const char *stops[ILM_STOP_MAX];
     int n_stops = 0;
-    bool chat = false, ids_out = false, ignore_eos = false, autotune = false;
+    bool chat = false, ids_out = false, ignore_eos = false, autotune = false, json = false;
+    const char *schema_path = NULL;
     const char *prompt = NULL, *prompt_file = NULL, *tokens = NULL, *system = NULL, *draft_path = NULL;
     long n_predict = 128, draft_max = 3;
     float p_min = 0.0f;
@@ -124,6 +127,7 @@ int ilm_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--ids")) ids_out = true;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--spec-autotune")) autotune = true;
+        else if (!strcmp(a, "--json")) json = true;
         else if (!v) {
             ilm_fail(&err, "run: unknown option or missing value: %s", a);
             goto bad;
@@ -132,6 +136,7 @@ int ilm_cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--tokens")) tokens = argv[++i];
         else if (!strcmp(a, "--system")) system = argv[++i];
         else if (!strcmp(a, "--draft") || !strcmp(a, "-md")) draft_path = argv[++i];
+        else if (!strcmp(a, "--json-schema")) schema_path = argv[++i];
         else if (!strcmp(a, "--stop") || !strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
             if (n_stops == ILM_STOP_MAX) {
                 ilm_fail(&err, "%s: at most %d stop strings", a, ILM_STOP_MAX);
@@ -161,6 +166,7 @@ int ilm_cmd_run(int argc, char **argv) {
     ilm_tokenizer *tk = NULL;
     ilm_drafter *d = NULL;
     ilm_sampler s;
+    ilm_constraint *con = NULL;
     ilm_chat conv;
     ilm_chat_init(&conv);
     int32_t *ids = NULL;
@@ -173,6 +179,15 @@ int ilm_cmd_run(int argc, char **argv) {
     if (ilm_tokenizer_load(&tk, e.model->gguf, &err)) goto fail;
     if (ilm_sampler_init(&s, &sp, &err)) goto fail;
     sampler_ok = true;
+    if (json || schema_path) {
+        char *schema = NULL;
+        size_t schema_len;
+        if (schema_path && ilm_read_file(schema_path, &schema, &schema_len, &err)) goto fail;
+        con = ilm_constraint_new_json(tk, schema, &err);
+        free(schema);
+        if (!con) goto fail;
+        s.constraint = con;
+    }
     if (draft_path) {
         if (ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act_f32, &err)) goto fail;
         fprintf(stderr, "ironlm: %s; draft-max %ld, p-min %.2f%s\n", ilm_drafter_describe(d), draft_max, (double)p_min,
@@ -242,6 +257,7 @@ int ilm_cmd_run(int argc, char **argv) {
         free(turn);
         if (r) goto fail;
         pr.answer_len = 0;
+        if (con) ilm_constraint_reset(con);
         if (ilm_generate(&e, d, &s, ids, n_ids, &go, &st, &err)) goto fail;
         finish_text(&pr);
         ilm_stop_free(pr.stop);  // a fresh matcher for the next turn
@@ -262,6 +278,7 @@ fail:
     ilm_buf_free(&pr.shown);
     if (pr.detok) ilm_detok_free(pr.detok);
     if (sampler_ok) ilm_sampler_free(&s);
+    ilm_constraint_free(con);
     ilm_chat_free(&conv);
     ilm_drafter_free(d);
     ilm_tokenizer_free(tk);

@@ -12,6 +12,8 @@
 // one contract (sampler.h); splitting would only spread the shared scratch and parameters.
 #include "gen/sampler.h"
 
+#include "gen/constrain.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -69,7 +71,9 @@ static bool penalties_on(const ilm_sampler_params *p) {
     return p->repeat_last_n != 0 && (repeat || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
 }
 
-bool ilm_sampler_adjusts(const ilm_sampler *s) { return s->n_bias > 0 || penalties_on(&s->params); }
+bool ilm_sampler_adjusts(const ilm_sampler *s) {
+    return s->n_bias > 0 || penalties_on(&s->params) || s->constraint;
+}
 
 static int check_bias(const ilm_logit_bias *b, int n, const char *what, ilm_err *err) {
     for (int i = 0; i < n; i++) {
@@ -196,6 +200,11 @@ void ilm_sampler_accept(ilm_sampler *s, int32_t token) {
     s->count[token]++;
 }
 
+void ilm_sampler_accept_generated(ilm_sampler *s, int32_t token) {
+    ilm_sampler_accept(s, token);
+    if (s->constraint) ilm_constraint_accept(s->constraint, token);
+}
+
 void ilm_sampler_reset(ilm_sampler *s) {
     for (int i = 0; i < s->hist_len; i++) s->count[s->hist[i]] = 0;
     s->hist_len = s->hist_head = 0;
@@ -210,7 +219,7 @@ static const float *adjusted_logits(ilm_sampler *s, const float *logits, int n) 
     if (s->oom) return NULL;
     const ilm_sampler_params *p = &s->params;
     const bool pen = penalties_on(p) && s->hist_len > 0;
-    if (s->n_bias == 0 && !pen) return logits;
+    if (s->n_bias == 0 && !pen && !s->constraint) return logits;
     if (n > s->adj_cap) {
         float *a = realloc(s->adj, (size_t)n * sizeof *a);
         if (!a) return NULL;
@@ -241,6 +250,7 @@ static const float *adjusted_logits(ilm_sampler *s, const float *logits, int n) 
             if (s->count[t] < 0) s->count[t] = -s->count[t];
         }
     }
+    if (s->constraint) ilm_constraint_mask(s->constraint, l, n);
     return l;
 }
 

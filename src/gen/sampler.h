@@ -10,6 +10,8 @@
 #include "base/topk.h"  // ilm_argmax: greedy choice
 #include "base/util.h"
 
+struct ilm_constraint;  // gen/constrain.h
+
 // One logit adjustment: logits[token] += bias. -INFINITY bans the token (+INFINITY forces it).
 typedef struct {
     int32_t token;
@@ -80,6 +82,10 @@ typedef struct {
     int count_cap;
     int n_vocab;           // from ilm_sampler_reserve (0 before): accepted ids must be below it
     bool oom;              // an accept could not grow the history: per-token calls return -1
+    // Optional output constraint (gen/constrain.h; the caller's, not owned; NULL = none): its mask
+    // joins the adjustments (after bias and penalties, before the chain) and
+    // ilm_sampler_accept_generated advances it.
+    struct ilm_constraint *constraint;
 } ilm_sampler;
 
 // Validates the parameters (finite temperature, top_k >= 0, top_p >= 0, min_p in [0, 1];
@@ -94,7 +100,7 @@ void ilm_sampler_reseed(ilm_sampler *s, uint64_t seed);
 int ilm_sampler_reserve(ilm_sampler *s, int n_vocab, ilm_err *err);
 
 bool ilm_sampler_is_greedy(const ilm_sampler *s);
-// True when a logit bias or a penalty is configured, i.e. ilm_sample / ilm_sampler_probs may
+// True when a logit bias, a penalty or a constraint is configured, i.e. ilm_sample / ilm_sampler_probs may
 // see other logits than the caller's. When false, greedy choice is exactly ilm_argmax(logits).
 bool ilm_sampler_adjusts(const ilm_sampler *s);
 
@@ -104,11 +110,14 @@ bool ilm_sampler_adjusts(const ilm_sampler *s);
 // penalty is active. Allocation failure is sticky: the next ilm_sample / ilm_sampler_probs
 // return -1 (until ilm_sampler_reset).
 void ilm_sampler_accept(ilm_sampler *s, int32_t token);
+// A generated token (not a prompt token): ilm_sampler_accept, and the constraint (if any)
+// advances by it (a token it does not allow leaves it as it was).
+void ilm_sampler_accept_generated(ilm_sampler *s, int32_t token);
 // Forgets the history (a new request). The random stream is left alone.
 void ilm_sampler_reset(ilm_sampler *s);
 
 // The adjustments, when ilm_sampler_adjusts: logits -> + bias -> penalties (over the window at
-// the time of the call) -> the chain below, greedy included (argmax of the adjusted logits).
+// the time of the call) -> the constraint's mask (its state at the time of the call) -> the chain below, greedy included (argmax of the adjusted logits).
 // They work on a copy; the caller's row is never written.
 
 // The next token for one row of logits (NaN logits count as -inf). The chain, as in llama.cpp

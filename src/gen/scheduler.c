@@ -2,6 +2,8 @@
 // every active slot in one verifier pass per step. See scheduler.h.
 #include "gen/scheduler.h"
 
+#include "gen/constrain.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,7 +350,7 @@ static void prefill_done(ilm_sched *s, int i, const float *logits, const float *
     sl->t_gen0 = ilm_now();
     sl->state = SLOT_DECODE;
     sl->pending = ilm_sample(sl->job.sampler, logits, V);
-    ilm_sampler_accept(sl->job.sampler, sl->pending);
+    ilm_sampler_accept_generated(sl->job.sampler, sl->pending);
     memcpy(sl->g0, hidden, sizeof(float) * (size_t)H);
     int why = sl->job.gen.n_predict <= 0 ? ILM_END_LENGTH : emit(sl, sl->pending);
     if (why >= 0) finish(s, i, (ilm_end)why, NULL);
@@ -442,6 +444,15 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
             sl->n_drafts = s->ch_count[c];
             clean &= sl->n_drafts == N_step;
             memcpy(sl->drafts, s->ch_drafts + (size_t)c * ILM_SPEC_MAX_DRAFT, sizeof(int32_t) * (size_t)sl->n_drafts);
+            ilm_constraint *con = sl->job.sampler->constraint;
+            if (con) {  // the chain ends at the first draft the constraint rejects (after those before it)
+                ilm_constraint_state cs;
+                ilm_constraint_save(con, &cs);
+                int k = 0;
+                while (k < sl->n_drafts && ilm_constraint_accept(con, sl->drafts[k]) == 0) k++;
+                ilm_constraint_restore(con, &cs);
+                sl->n_drafts = k;
+            }
             if (steps) ilm_autotune_drafted(&sl->at, td / steps);
         }
     }

@@ -95,13 +95,13 @@ int ilm_spec_round(ilm_sampler *s, const float *logits, int V, const int32_t *dr
         }
         st->accepted_at[a]++;
         if (at) at->ok[a + 1]++;
-        ilm_sampler_accept(s, drafts[a]);  // the next row's penalties see it
+        ilm_sampler_accept_generated(s, drafts[a]);  // the next row's penalties see it
     }
     for (int k = a + 1; k < n; k++) st->drafted_at[k]++;  // drafted but never reached
     st->drafted += n;
     st->accepted += a;
     if (*next < 0) *next = ilm_sample(s, logits + (size_t)n * V, V);  // all accepted: the bonus token
-    ilm_sampler_accept(s, *next);
+    ilm_sampler_accept_generated(s, *next);
     return a;
 }
 

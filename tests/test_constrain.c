@@ -1,0 +1,341 @@
+// test_constrain.c — the JSON automaton on byte strings (JSON and schema cases), unsupported
+// schemas, the token mask against brute force (pycoder's 4096 tokens, the real 262k vocabulary),
+// constrained generation (always parses and validates; sampled and greedy; with and without the
+// drafter) and lossless greedy speculative decoding under the constraint.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/json.h"
+#include "gen/constrain.h"
+#include "gen/engine.h"
+#include "gen/sampler.h"
+#include "gen/scheduler.h"
+#include "gen/tokenizer.h"
+#include "harness.h"
+#include "model/drafter.h"
+
+#define PYCODER "models/pycoder-q8_0.gguf"
+#define PYCODER_MTP "models/pycoder-mtp-q8_0.gguf"
+
+static const char *SCHEMA =
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"age\":{\"type\":\"integer\"},"
+    "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\"]},\"maxItems\":3},\"ok\":{\"type\":\"boolean\"},"
+    "\"x\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"},{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},"
+    "\"required\":[\"k\"]}]}},\"required\":[\"name\",\"age\"],\"additionalProperties\":false}";
+
+// Whole text accepted (and complete) by a fresh constraint of schema.
+static int accepts(const char *schema, const char *text) {
+    ilm_err err;
+    ilm_constraint *c = ilm_constraint_new(NULL, schema, &err);
+    if (!c) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return -1;
+    }
+    int r = ilm_constraint_feed(c, text, strlen(text)) == 0 && ilm_constraint_done(c);
+    ilm_constraint_free(c);
+    return r;
+}
+
+TEST(constrain_json_object_bytes) {
+    const char *good[] = {"{}", "{ }", "{\"a\":1}", "{\"a\":[1,2.5,-3e+2,true,false,null,\"x\"],\"b\":{\"c\":{}}}",
+                          "{\n  \"k\": \"\\u00e9\\n\\\"\",\n  \"z\": -0.0E-1\n}", "{\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\":0}",
+                          "  {\"a\":[]}"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) CHECK_MSG(accepts(NULL, good[i]) == 1, "rejected %s", good[i]);
+    const char *bad[] = {"[]", "1", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":tru}",
+                         "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\xc0\x80\"}", "{\"a\":\"\xed\xa0\x80\"}",
+                         "{} ", "{}{}", "{\"a\":[1 2]}", "{'a':1}", "{\"a\":\"\\u12g4\"}", "{\"a\":-}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK_MSG(accepts(NULL, bad[i]) == 0, "accepted %s", bad[i]);
+    // endless whitespace is cut off
+    char ws[80] = "{";
+    memset(ws + 1, ' ', 40);
+    CHECK(accepts(NULL, strcat(ws, "}")) == 0);
+}
+
+TEST(constrain_schema_bytes) {
+    const char *good[] = {"{\"name\":\"x\",\"age\":3}", "{\"name\":\"\",\"age\":-12,\"tags\":[\"a\",\"b\",\"a\"],\"ok\":true}",
+                          "{\"name\":\"n\",\"age\":0,\"ok\":false,\"x\":null}", "{\"name\":\"n\",\"age\":1,\"x\":2.5}",
+                          "{\"name\":\"n\",\"age\":1,\"x\":{\"k\":1}}", "{ \"name\" : \"n\" , \"age\" : 1 }"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        CHECK_MSG(accepts(SCHEMA, good[i]) == 1, "rejected %s", good[i]);
+    const char *bad[] = {"{\"age\":3,\"name\":\"x\"}", "{\"name\":\"x\"}", "{\"name\":\"x\",\"age\":3.5}",
+                         "{\"name\":\"x\",\"age\":3,\"tags\":[\"c\"]}", "{\"name\":\"x\",\"age\":3,\"tags\":[\"a\",\"a\",\"a\",\"a\"]}",
+                         "{\"name\":\"x\",\"age\":3,\"extra\":1}", "{\"name\":1,\"age\":3}", "{\"name\":\"x\",\"age\":3,\"x\":{}}",
+                         "{\"name\":\"x\",\"age\":3,\"x\":\"s\"}", "{\"name\":\"x\",\"age\":3,\"ok\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK_MSG(accepts(SCHEMA, bad[i]) == 0, "accepted %s", bad[i]);
+    CHECK(accepts("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":2}", "[1, 2]") == 1);
+    CHECK(accepts("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":2}", "[1]") == 0);
+    CHECK(accepts("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":2}", "[1,2,3]") == 0);
+    CHECK(accepts("{\"type\":\"number\"}", "12") == 1);
+    CHECK(accepts("{\"enum\":[1,12,\"12\",[1,{\"a\":null}]]}", "12") == 1);
+    CHECK(accepts("{\"enum\":[1,12,\"12\",[1,{\"a\":null}]]}", "1") == 1);
+    CHECK(accepts("{\"enum\":[1,12,\"12\",[1,{\"a\":null}]]}", "[1,{\"a\":null}]") == 1);
+    CHECK(accepts("{\"enum\":[1,12,\"12\",[1,{\"a\":null}]]}", "123") == 0);
+    CHECK(accepts("{\"type\":[\"string\",\"null\"]}", "null") == 1);
+    CHECK(accepts("{\"type\":\"object\",\"additionalProperties\":false}", "{}") == 1);
+    CHECK(accepts("{\"type\":\"object\",\"additionalProperties\":false}", "{\"a\":1}") == 0);
+    CHECK(accepts("{\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"string\"}}}", "{\"b\":\"\"}") == 1);
+}
+
+TEST(constrain_unsupported_schema) {
+    struct { const char *schema, *needle; } cases[] = {
+        {"{\"type\":\"string\",\"pattern\":\"a+\"}", "'pattern'"},
+        {"{\"allOf\":[{}]}", "'allOf'"},
+        {"{\"$ref\":\"#/x\"}", "'$ref'"},
+        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}", "additionalProperties"},
+        {"{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}", "impossible"},
+        {"{\"type\":\"object\",\"properties\":{},\"required\":[\"a\"]}", "'a'"},
+        {"{\"type\":\"date\"}", "'date'"},
+        {"{\"enum\":[]}", "enum"},
+        {"{\"type\":", "JSON Schema"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ilm_err err = {{0}};
+        CHECK_MSG(ilm_constraint_check_schema(cases[i].schema, &err) != 0, "accepted %s", cases[i].schema);
+        CHECK_MSG(strstr(err.msg, cases[i].needle) != NULL, "%s: message '%s' lacks %s", cases[i].schema, err.msg,
+                  cases[i].needle);
+    }
+    ilm_err err;
+    CHECK(ilm_constraint_check_schema(SCHEMA, &err) == 0);
+}
+
+// Brute force: token t keeps the text valid (byte-level feed of its piece on a saved state).
+static bool brute_allows(ilm_constraint *c, const ilm_tokenizer *tk, int32_t t) {
+    if (ilm_tok_is_eog(tk, t)) return ilm_constraint_done(c);
+    int ty = ilm_tok_type(tk, t);
+    if (ty != ILM_TOK_NORMAL && ty != ILM_TOK_BYTE) return false;
+    size_t len;
+    const char *p = ilm_tok_piece(tk, t, false, &len);
+    if (!len) return false;
+    ilm_constraint_state s;
+    ilm_constraint_save(c, &s);
+    bool ok = ilm_constraint_feed(c, p, len) == 0;
+    ilm_constraint_restore(c, &s);
+    return ok;
+}
+
+static uint64_t rng_next(uint64_t *x) {
+    *x += 0x9E3779B97F4A7C15ull;
+    uint64_t z = *x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// Random walks through allowed tokens; at each state the mask equals brute force.
+static void check_mask(const ilm_tokenizer *tk, const char *schema, int walks, int steps, int check_every,
+                       double *secs, long *n_masks) {
+    ilm_err err;
+    ilm_constraint_vocab *v = ilm_constraint_vocab_new(tk, &err);
+    CHECK(v != NULL);
+    if (!v) return;
+    ilm_constraint *c = ilm_constraint_new(v, schema, &err);
+    CHECK(c != NULL);
+    const int V = tk->n_vocab;
+    float *l = malloc(sizeof(float) * (size_t)V);
+    int32_t *ok = malloc(sizeof(int32_t) * (size_t)V);
+    uint64_t seed = 42;
+    for (int w = 0; w < walks && c; w++) {
+        ilm_constraint_reset(c);
+        for (int k = 0; k < steps; k++) {
+            for (int i = 0; i < V; i++) l[i] = 0;
+            double t0 = ilm_now();
+            ilm_constraint_mask(c, l, V);
+            *secs += ilm_now() - t0;
+            (*n_masks)++;
+            int n_ok = 0;
+            for (int i = 0; i < V; i++)
+                if (l[i] == 0) ok[n_ok++] = i;
+            if (k % check_every == 0) {
+                int bad = 0;
+                for (int i = 0; i < V && bad < 3; i++) {
+                    bool b = brute_allows(c, tk, i);
+                    if (b != (l[i] == 0) || b != ilm_constraint_allows(c, i)) {
+                        size_t len;
+                        const char *p = ilm_tok_piece(tk, i, false, &len);
+                        t_fail(__FILE__, __LINE__, "walk %d step %d: token %d '%.*s' brute %d mask %d", w, k, i,
+                               (int)len, p, b, l[i] == 0);
+                        bad++;
+                    }
+                }
+            }
+            if (n_ok == 0 || ilm_constraint_done(c)) break;
+            // prefer structure: pick among a few random allowed tokens, biased to short pieces
+            int32_t t = ok[rng_next(&seed) % (uint64_t)n_ok];
+            CHECK(ilm_constraint_accept(c, t) == 0);
+        }
+    }
+    free(l);
+    free(ok);
+    ilm_constraint_free(c);
+    ilm_constraint_vocab_free(v);
+}
+
+TEST(constrain_mask_brute_force_pycoder) {
+    ilm_tokenizer *tk;
+    ilm_err err;
+    if (ilm_tokenizer_load_file(&tk, PYCODER, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    double secs = 0;
+    long n = 0;
+    check_mask(tk, NULL, 12, 60, 1, &secs, &n);
+    check_mask(tk, SCHEMA, 12, 60, 1, &secs, &n);
+    ilm_tokenizer_free(tk);
+}
+
+// The real vocabulary: correctness on a few walks, and the mask's cost per token (printed).
+TEST(constrain_mask_real_vocab) {
+    ilm_tokenizer *tk;
+    ilm_err err;
+    if (ilm_tokenizer_load_file(&tk, t_fixture("tokenizer/gemma4-vocab.gguf"), &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    double t0 = ilm_now();
+    ilm_constraint_vocab *v = ilm_constraint_vocab_new(tk, &err);
+    double t_build = ilm_now() - t0;
+    ilm_constraint_vocab_free(v);
+    double secs = 0;
+    long n = 0;
+    check_mask(tk, NULL, 3, 40, 13, &secs, &n);
+    check_mask(tk, SCHEMA, 3, 40, 13, &secs, &n);
+    fprintf(stderr, "constrain: real vocabulary (%d tokens): tables built in %.1f ms; mask %.3f ms per token (%ld masks)\n",
+            tk->n_vocab, t_build * 1e3, secs / (double)n * 1e3, n);
+    ilm_tokenizer_free(tk);
+}
+
+// ---- constrained generation -------------------------------------------------------------------
+
+static bool valid_schema_value(const ilm_json *j) {
+    if (!j || j->type != JSON_OBJ) return false;
+    bool name = false, age = false;
+    for (size_t i = 0; i < j->len; i++) {
+        const char *k = j->keys[i];
+        const ilm_json *x = &j->items[i];
+        if (!strcmp(k, "name")) name = x->type == JSON_STR;
+        else if (!strcmp(k, "age")) age = x->type == JSON_NUM && x->num == floor(x->num);
+        else if (!strcmp(k, "tags")) {
+            if (x->type != JSON_ARR || x->len > 3) return false;
+            for (size_t e = 0; e < x->len; e++)
+                if (x->items[e].type != JSON_STR || (strcmp(x->items[e].str, "a") && strcmp(x->items[e].str, "b")))
+                    return false;
+        } else if (!strcmp(k, "ok")) {
+            if (x->type != JSON_BOOL) return false;
+        } else if (!strcmp(k, "x")) {
+            const ilm_json *kk = ilm_json_get(x, "k");
+            if (!(x->type == JSON_NUM || x->type == JSON_NULL ||
+                  (x->type == JSON_OBJ && x->len == 1 && kk && kk->type == JSON_NUM && kk->num == 1)))
+                return false;
+        } else return false;
+    }
+    return name && age;
+}
+
+typedef struct {
+    int32_t out[512];
+    int n;
+} collect;
+static int on_tok(void *ctx, int32_t t) {
+    collect *c = ctx;
+    if (c->n < 512) c->out[c->n++] = t;
+    return 0;
+}
+
+// One constrained generation; returns 1 if it ended at end-of-generation (complete value).
+static int gen_one(ilm_engine *e, ilm_drafter *d, const ilm_tokenizer *tk, ilm_constraint *con, float temp,
+                   uint64_t seed, const int32_t *ids, int n_ids, collect *col, ilm_gen_stats *st) {
+    ilm_sampler s;
+    ilm_sampler_params sp = ilm_sampler_default_params();
+    sp.temperature = temp;
+    sp.seed = seed;
+    ilm_err err;
+    if (ilm_sampler_init(&s, &sp, &err)) return -1;
+    ilm_constraint_reset(con);
+    s.constraint = con;
+    col->n = 0;
+    ilm_gen_opts o = {200, false, tk->eog_ids, tk->n_eog, d ? 3 : 0, 0.0f, false, on_tok, col, false};
+    ilm_kv_truncate(&e->kv[0], 0);
+    int r = ilm_generate(e, d, &s, ids, n_ids, &o, st, &err);
+    if (r) t_fail(__FILE__, __LINE__, "%s", err.msg);
+    ilm_sampler_free(&s);
+    return r ? -1 : st->stopped_at_eog;
+}
+
+TEST(constrain_generate_pycoder) {
+    ilm_engine_opts eo;
+    ilm_engine_opts_default(&eo);
+    eo.model = PYCODER;
+    eo.verbose = false;
+    eo.n_ctx = 512;
+    ilm_engine e;
+    ilm_err err;
+    if (ilm_engine_open(&e, &eo, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    ilm_drafter *d = NULL;
+    ilm_tokenizer *tk = NULL;
+    if (ilm_drafter_load(&d, PYCODER_MTP, e.model, e.pool, false, &err) || ilm_tokenizer_load(&tk, e.model->gguf, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        goto out;
+    }
+    const char *prompt = "config = {\"name\": \"demo\", \"values\": [1, 2, 3]}\nresult = ";
+    int32_t *ids;
+    int n_ids;
+    if (ilm_tokenize(tk, prompt, strlen(prompt), 0, &ids, &n_ids, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        goto out;
+    }
+    const char *schemas[] = {NULL, SCHEMA};
+    int complete = 0, total = 0;
+    for (int si = 0; si < 2; si++) {
+        ilm_constraint *con = ilm_constraint_new_json(tk, schemas[si], &err);
+        CHECK(con != NULL);
+        if (!con) continue;
+        for (int run = 0; run < 10; run++) {
+            float temp = run == 0 ? 0.0f : 1.0f;
+            collect plain, spec;
+            ilm_gen_stats st;
+            int r1 = gen_one(&e, NULL, tk, con, temp, (uint64_t)run, ids, n_ids, &plain, &st);
+            int r2 = gen_one(&e, d, tk, con, temp, (uint64_t)run, ids, n_ids, &spec, &st);
+            if (temp == 0.0f) {  // lossless: greedy with the drafter equals greedy without it
+                CHECK_EQ(plain.n, spec.n);
+                CHECK_MSG(plain.n == spec.n && !memcmp(plain.out, spec.out, sizeof(int32_t) * (size_t)plain.n),
+                          "schema %d: constrained greedy output with the drafter differs from plain", si);
+                CHECK(st.drafted > 0);
+            }
+            collect *cs[2] = {&plain, &spec};
+            int rs[2] = {r1, r2};
+            for (int k = 0; k < 2; k++) {
+                char *text;
+                size_t len;
+                if (ilm_detokenize(tk, cs[k]->out, cs[k]->n, false, &text, &len, &err)) {
+                    t_fail(__FILE__, __LINE__, "%s", err.msg);
+                    continue;
+                }
+                // every output is a valid prefix; a completed one parses and validates
+                ilm_constraint *chk = ilm_constraint_new(NULL, schemas[si], &err);
+                CHECK_MSG(ilm_constraint_feed(chk, text, len) == 0, "not a valid prefix: %s", text);
+                ilm_constraint_free(chk);
+                total++;
+                if (rs[k] == 1) {
+                    complete++;
+                    ilm_json *j = ilm_json_parse(text, len, &err);
+                    CHECK_MSG(j && j->type == JSON_OBJ, "does not parse as an object: %s", text);
+                    if (si == 1) CHECK_MSG(valid_schema_value(j), "does not validate: %s", text);
+                    ilm_json_free(j);
+                }
+                free(text);
+            }
+        }
+        ilm_constraint_free(con);
+    }
+    CHECK_MSG(complete >= total / 2, "only %d of %d outputs completed", complete, total);
+    free(ids);
+out:
+    ilm_tokenizer_free(tk);
+    ilm_drafter_free(d);
+    ilm_engine_close(&e);
+}
