@@ -767,3 +767,26 @@ TEST(api_write_chat_response_tool_calls) {
     ilm_buf_free(&plain);
     ilm_buf_free(&b);
 }
+
+TEST(api_response_format) {
+    ilm_api_request r;
+    must_parse(ILM_API_CHAT, "{" MSG "}", &r);
+    CHECK_EQ(r.response_format, ILM_API_FORMAT_TEXT);
+    ilm_api_request_free(&r);
+    must_parse(ILM_API_CHAT, "{" MSG ",\"response_format\":{\"type\":\"json_object\"}}", &r);
+    CHECK_EQ(r.response_format, ILM_API_FORMAT_JSON_OBJECT);
+    CHECK(r.json_schema == NULL);
+    ilm_api_request_free(&r);
+    must_parse(ILM_API_COMPLETION,
+               "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"t\",\"schema\":"
+               "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}}}}",
+               &r);
+    CHECK_EQ(r.response_format, ILM_API_FORMAT_JSON_SCHEMA);
+    CHECK_STR(r.json_schema, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}");
+    ilm_api_request_free(&r);
+    chat_fail("{" MSG ",\"response_format\":\"json\"}", "response_format", "must be an object");
+    chat_fail("{" MSG ",\"response_format\":{\"type\":\"yaml\"}}", "response_format.type", "is not text, json_object or json_schema");
+    chat_fail("{" MSG ",\"response_format\":{\"type\":\"json_schema\"}}", "response_format.json_schema.schema", "must be an object");
+    chat_fail("{" MSG ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"$ref\":\"#/x\"}}}}",
+              "response_format.json_schema.schema", "$ref");
+}

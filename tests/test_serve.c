@@ -910,3 +910,78 @@ TEST(serve_loadtest) {
     CHECK_EQ(metric(&s, "ironlm_slots_busy"), 0);
     CHECK_EQ(srv_stop(&s), 0);
 }
+
+// --- 11. response_format: JSON-constrained output ---------------------------------------------
+
+// Constrained output always parses (and matches the schema), sampled or greedy; greedy with
+// the drafter equals greedy without it (per-request speculative.n_max 0); an unsupported schema
+// keyword is a 400 naming it.
+TEST(serve_response_format_json) {
+    srv s;
+    START(&s, "json", "--draft", SRV_DRAFT, "-np", "2");
+    static const char schema[] =
+        "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+        "\"string\"},\"n\":{\"type\":\"integer\"}},\"required\":[\"name\",\"n\"],\"additionalProperties\":false}}}";
+    static const char object[] = "{\"type\":\"json_object\"}";
+    const char *const formats[2] = {schema, object};
+    int complete = 0;
+    for (int f = 0; f < 2; f++)
+        for (int seed = 0; seed < 5; seed++) {
+            ilm_buf b = {0};
+            ilm_buf_printf(&b, "{\"prompt\":\"data = \",\"max_tokens\":120,\"temperature\":%s,\"seed\":%d,\"response_format\":%s}",
+                           seed ? "0.9" : "0", seed, formats[f]);
+            srv_resp r;
+            if (!srv_req(&s, "POST", "/v1/completions", NULL, b.p, &r)) {
+                CHECK_EQ(r.status, 200);
+                const char *t = sj_str(r.json, "choices.0.text"), *fin = sj_str(r.json, "choices.0.finish_reason");
+                if (t && fin && !strcmp(fin, "stop")) {
+                    complete++;
+                    ilm_err err;
+                    ilm_json *v = ilm_json_parse(t, strlen(t), &err);
+                    CHECK_MSG(v && v->type == JSON_OBJ, "format %d seed %d: not a JSON object: %s", f, seed, t);
+                    if (v && f == 0) {
+                        const ilm_json *name = ilm_json_get(v, "name"), *n = ilm_json_get(v, "n");
+                        CHECK_MSG(name && name->type == JSON_STR && n && n->type == JSON_NUM && n->num == (long)n->num &&
+                                      v->len == 2,
+                                  "seed %d: does not match the schema: %s", seed, t);
+                    }
+                    ilm_json_free(v);
+                }
+            }
+            srv_resp_free(&r);
+            ilm_buf_free(&b);
+        }
+    CHECK_MSG(complete >= 5, "only %d of 10 constrained answers completed", complete);
+    // greedy, drafter on vs off
+    char *texts[2] = {NULL, NULL};
+    for (int spec = 0; spec < 2; spec++) {
+        ilm_buf b = {0};
+        ilm_buf_printf(&b, "{\"prompt\":\"data = \",\"max_tokens\":120,\"temperature\":0,\"response_format\":%s%s}", schema,
+                       spec ? "" : ",\"speculative\":{\"n_max\":0}");
+        srv_resp r;
+        if (!srv_req(&s, "POST", "/v1/completions", NULL, b.p, &r)) {
+            const char *t = sj_str(r.json, "choices.0.text");
+            texts[spec] = t ? strdup(t) : NULL;
+            if (spec) CHECK(sj_num(r.json, "timings.draft_n", 0) > 0);
+        }
+        srv_resp_free(&r);
+        ilm_buf_free(&b);
+    }
+    CHECK_MSG(texts[0] && texts[1] && !strcmp(texts[0], texts[1]), "constrained greedy: drafter \"%s\" vs plain \"%s\"",
+              texts[1] ? texts[1] : "?", texts[0] ? texts[0] : "?");
+    free(texts[0]);
+    free(texts[1]);
+    srv_resp r;
+    if (!srv_req(&s, "POST", "/v1/completions", NULL,
+                 "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"type\":"
+                 "\"string\",\"pattern\":\"a+\"}}}}",
+                 &r)) {
+        CHECK_EQ(r.status, 400);
+        const char *param = sj_str(r.json, "error.param"), *msg = sj_str(r.json, "error.message");
+        CHECK(param && !strcmp(param, "response_format.json_schema.schema"));
+        CHECK(msg && strstr(msg, "pattern"));
+    }
+    srv_resp_free(&r);
+    CHECK_EQ(srv_health(&s), 200);
+    CHECK_EQ(srv_stop(&s), 0);
+}

@@ -80,7 +80,13 @@ typedef struct {
     float spec_p_min;   // speculative.p_min, < 0 = server default (else [0, 1])
     bool ignore_eos;
     char *model;  // as given, or NULL
+    // response_format: {"type":"text"} (none), {"type":"json_object"} (any JSON object) or
+    // {"type":"json_schema","json_schema":{"schema":{...}}} (gen/constrain.h's subset; an
+    // unsupported construct is a 400 naming it)
+    int response_format;  // ILM_API_FORMAT_*
+    char *json_schema;    // the schema as compact JSON (json_schema only)
 } ilm_api_request;
+enum { ILM_API_FORMAT_TEXT, ILM_API_FORMAT_JSON_OBJECT, ILM_API_FORMAT_JSON_SCHEMA };
 
 // Parses and validates a request body. Returns 0 and fills *out (free with
 // ilm_api_request_free), or -1 with *e filled (status 400) and *out left empty (freeing it is

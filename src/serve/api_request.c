@@ -14,6 +14,7 @@
 
 #include "format/json.h"
 #include "gen/chat_template.h"
+#include "gen/constrain.h"
 
 int ilm_api_fail(ilm_api_error *e, int status, const char *param, const char *fmt, ...) {
     if (!e) return -1;
@@ -316,6 +317,41 @@ static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *
     return read_tool_choice(root, r, e);
 }
 
+// response_format: text | json_object | json_schema (checked against the constraint's subset).
+static int read_response_format(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
+    const ilm_json *rf = ilm_json_get(root, "response_format");
+    r->response_format = ILM_API_FORMAT_TEXT;
+    if (absent(rf)) return 0;
+    const ilm_json *type = ilm_json_get(rf, "type");
+    if (rf->type != JSON_OBJ || !type || type->type != JSON_STR)
+        return BAD(e, "response_format", "response_format must be an object with a string \"type\"");
+    if (!strcmp(type->str, "text")) return 0;
+    if (!strcmp(type->str, "json_object")) {
+        r->response_format = ILM_API_FORMAT_JSON_OBJECT;
+        return 0;
+    }
+    if (strcmp(type->str, "json_schema"))
+        return BAD(e, "response_format.type", "response_format.type \"%.40s\" is not text, json_object or json_schema",
+                   type->str);
+    const ilm_json *schema = ilm_json_get(ilm_json_get(rf, "json_schema"), "schema");
+    if (!schema || schema->type != JSON_OBJ)
+        return BAD(e, "response_format.json_schema.schema", "response_format.json_schema.schema must be an object");
+    ilm_buf b = {0};
+    write_json(&b, schema);
+    if (b.oom) {
+        ilm_buf_free(&b);
+        return OOM(e);
+    }
+    ilm_err err;
+    if (ilm_constraint_check_schema(b.p, &err)) {
+        ilm_buf_free(&b);
+        return BAD(e, "response_format.json_schema.schema", "response_format.json_schema.schema: %.200s", err.msg);
+    }
+    r->response_format = ILM_API_FORMAT_JSON_SCHEMA;
+    r->json_schema = b.p;
+    return 0;
+}
+
 // ---- completion prompt --------------------------------------------------------------------------
 
 static int read_ids(const ilm_json *arr, const char *name, int32_t **ids, int *n, ilm_api_error *e) {
@@ -583,6 +619,7 @@ int ilm_api_parse_request(int kind, const char *body, size_t len, ilm_api_reques
     if (!j) return -1;
     int rc = read_fields(j, out, e);
     if (!rc) rc = kind == ILM_API_CHAT ? render_chat(j, out, e) : read_prompt(j, out, e);
+    if (!rc) rc = read_response_format(j, out, e);
     ilm_json_free(j);
     if (rc) {
         ilm_api_request_free(out);
@@ -602,6 +639,8 @@ void ilm_api_request_free(ilm_api_request *r) {
     free(r->tools_json);
     free(r->tool_choice_name);
     r->tools_json = r->tool_choice_name = NULL;
+    free(r->json_schema);
+    r->json_schema = NULL;
     r->prompt_text = NULL;
     r->prompt_ids = NULL;
     r->stop = NULL;

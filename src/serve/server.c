@@ -206,6 +206,7 @@ static void begin_stop(ilm_server *S) {
 static void server_free(ilm_server *S) {
     ilm_sched_free(S->sched);
     ilm_drafter_free(S->drafter);
+    ilm_constraint_vocab_free(S->cvocab);
     ilm_tokenizer_free(S->tok);
     if (S->engine_open) ilm_engine_close(&S->engine);
     free(S->running);

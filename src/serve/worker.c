@@ -22,6 +22,7 @@ static void sreq_free(ilm_sreq *r) {
     free(r->prompt);
     if (r->sampler_ok) ilm_sampler_free(&r->sampler);
     ilm_stop_free(r->stop);
+    ilm_constraint_free(r->constraint);
     if (r->detok) ilm_detok_free(r->detok);
     ilm_buf_free(&r->piece);
     ilm_outsplit_free(r->split);
@@ -176,6 +177,12 @@ static int start(ilm_server *S, ilm_sreq *r, ilm_err *err) {
     if (ilm_sampler_init(&r->sampler, &sp, err)) return -1;
     r->sampler_ok = true;
     if (ilm_sampler_reserve(&r->sampler, S->engine.model->n_vocab, err)) return -1;
+    if (a->response_format != ILM_API_FORMAT_TEXT) {  // JSON output: the constraint masks every row
+        if (!S->cvocab && !(S->cvocab = ilm_constraint_vocab_new(S->tok, err))) return -1;
+        const char *schema = a->response_format == ILM_API_FORMAT_JSON_SCHEMA ? a->json_schema : NULL;
+        if (!(r->constraint = ilm_constraint_new(S->cvocab, schema, err))) return -1;
+        r->sampler.constraint = r->constraint;
+    }
     if (ilm_stop_new(&r->stop, (const char *const *)a->stop, a->n_stop, err)) return -1;
     if (!(r->detok = ilm_detok_new(S->tok, false, err))) return -1;
     // chat: reasoning and tool-call markers appear only when the model writes them
