@@ -790,3 +790,21 @@ TEST(api_response_format) {
     chat_fail("{" MSG ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{\"$ref\":\"#/x\"}}}}",
               "response_format.json_schema.schema", "$ref");
 }
+
+// tool_choice "none": the tools are not declared in the prompt; "auto" declares them.
+TEST(api_tool_choice_none_hides_tools) {
+    static const char tools[] = ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
+                                "\"Weather\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+    ilm_api_request r;
+    char body[1024];
+    snprintf(body, sizeof body, "{" MSG "%s,\"tool_choice\":\"auto\"}", tools);
+    must_parse(ILM_API_CHAT, body, &r);
+    CHECK(r.prompt_text && strstr(r.prompt_text, "<|tool>declaration:get_weather") != NULL);
+    CHECK_EQ(r.tool_choice, ILM_API_TOOL_AUTO);
+    ilm_api_request_free(&r);
+    snprintf(body, sizeof body, "{" MSG "%s,\"tool_choice\":\"none\"}", tools);
+    must_parse(ILM_API_CHAT, body, &r);
+    CHECK(r.prompt_text && strstr(r.prompt_text, "<|tool>") == NULL);
+    CHECK_EQ(r.tool_choice, ILM_API_TOOL_NONE);
+    ilm_api_request_free(&r);
+}

@@ -208,12 +208,13 @@ static int read_tools(const ilm_json *root, const ilm_json **tools, ilm_api_erro
 // message without tool calls is continued: the rest is rendered with the generation prompt and
 // its text follows verbatim, the turn left open.
 static int render_template(const ilm_json *root, bool add_gen, bool thinking, bool with_bos, bool prefill,
-                           char **out, ilm_api_error *e) {
+                           bool drop_tools, char **out, ilm_api_error *e) {
     *out = NULL;
     const ilm_json *msgs = ilm_json_get(root, "messages");
     if (check_messages(msgs, e)) return -1;
     const ilm_json *tools;
     if (read_tools(root, &tools, e)) return -1;
+    if (drop_tools) tools = NULL;  // tool_choice "none": the model is not told about them
     ilm_json shown = *msgs;
     const ilm_json *last = &msgs->items[msgs->len - 1], *role = ilm_json_get(last, "role"),
                    *calls = ilm_json_get(last, "tool_calls");
@@ -301,7 +302,9 @@ static int read_tool_choice(const ilm_json *root, ilm_api_request *r, ilm_api_er
 
 static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
     char *p;
-    if (render_template(root, true, r->enable_thinking, false, true, &p, e)) return -1;
+    if (read_tool_choice(root, r, e)) return -1;
+    if (render_template(root, true, r->enable_thinking, false, true, r->tool_choice == ILM_API_TOOL_NONE, &p, e))
+        return -1;
     r->prompt_text = p;
     r->prompt_len = strlen(p);
     const ilm_json *tools = ilm_json_get(root, "tools");
@@ -314,7 +317,7 @@ static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *
         }
         r->tools_json = b.p;
     }
-    return read_tool_choice(root, r, e);
+    return 0;
 }
 
 // response_format: text | json_object | json_schema (checked against the constraint's subset).
@@ -588,7 +591,7 @@ int ilm_api_apply_template(const char *body, size_t len, char **prompt, ilm_api_
     bool add_gen = true, thinking = false;
     int rc = read_bool(ilm_json_get(j, "add_generation_prompt"), "add_generation_prompt", &add_gen, e);
     if (!rc) rc = read_kwargs(j, &thinking, e);
-    if (!rc) rc = render_template(j, add_gen, thinking, true, false, prompt, e);
+    if (!rc) rc = render_template(j, add_gen, thinking, true, false, false, prompt, e);
     ilm_json_free(j);
     return rc;
 }
