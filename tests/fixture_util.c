@@ -29,25 +29,31 @@ int32_t *t_json_ids(const ilm_json *a, int *n) {
     return v;
 }
 
-int t_open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d) {
-    ilm_engine_opts o;
-    ilm_engine_opts_default(&o);
+int t_open_pair_with(const char *target, const char *drafter, const ilm_engine_opts *opts, ilm_engine *e,
+                     ilm_drafter **d) {
+    ilm_engine_opts o = *opts;
     o.model = t_fixture(target);
-    o.kv_type = kv_type;
     o.verbose = false;
-    o.n_ctx = 512;
     ilm_err err;
+    *d = NULL;
     if (ilm_engine_open(e, &o, &err)) {
         t_fail(__FILE__, __LINE__, "%s", err.msg);
         return -1;
     }
-    *d = NULL;
     if (drafter && ilm_drafter_load(d, t_fixture(drafter), e->model, e->pool, false, &err)) {
         t_fail(__FILE__, __LINE__, "%s", err.msg);
         ilm_engine_close(e);
         return -1;
     }
     return 0;
+}
+
+int t_open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d) {
+    ilm_engine_opts o;
+    ilm_engine_opts_default(&o);
+    o.kv_type = kv_type;
+    o.n_ctx = 512;
+    return t_open_pair_with(target, drafter, &o, e, d);
 }
 
 int t_collect_token(void *ctx, int32_t t) {

@@ -14,6 +14,9 @@ int32_t *t_json_ids(const ilm_json *a, int *n);
 // Opens fixture `target` (context 512, quiet) and, if `drafter` is not NULL, its drafter
 // (*d = NULL otherwise). Records a failure and returns -1 on error.
 int t_open_pair(const char *target, const char *drafter, int kv_type, ilm_engine *e, ilm_drafter **d);
+// The same with the caller's engine options (model and verbose are set here).
+int t_open_pair_with(const char *target, const char *drafter, const ilm_engine_opts *opts, ilm_engine *e,
+                     ilm_drafter **d);
 
 // ilm_gen_opts.on_token callback appending to a caller-sized array.
 typedef struct {

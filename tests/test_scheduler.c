@@ -13,23 +13,10 @@ static int open_engine(const char *target, const char *drafter, int n_seq, int n
                        ilm_drafter **d) {
     ilm_engine_opts o;
     ilm_engine_opts_default(&o);
-    o.model = t_fixture(target);
-    o.verbose = false;
     o.n_ctx = n_ctx;
     o.n_seq = n_seq;
     o.max_batch = max_batch;
-    ilm_err err;
-    *d = NULL;
-    if (ilm_engine_open(e, &o, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return -1;
-    }
-    if (drafter && ilm_drafter_load(d, t_fixture(drafter), e->model, e->pool, false, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        ilm_engine_close(e);
-        return -1;
-    }
-    return 0;
+    return t_open_pair_with(target, drafter, &o, e, d);
 }
 
 typedef struct {
