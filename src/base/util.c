@@ -132,3 +132,12 @@ int ilm_parse_int_list(const char *s, int32_t **out, int *n, ilm_err *err) {
     *n = cnt;
     return 0;
 }
+
+int ilm_parse_long(const char *opt, const char *v, long lo, long hi, long *out, ilm_err *err) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || x < lo || x > hi)
+        return ilm_fail(err, "%s: bad value '%s' (expected %ld..%ld)", opt, v, lo, hi);
+    *out = x;
+    return 0;
+}

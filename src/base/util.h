@@ -35,6 +35,10 @@ void *ilm_aligned_alloc(size_t n, ilm_err *err);
 // Reads a whole file into a malloc'd buffer (NUL-terminated for convenience).
 int ilm_read_file(const char *path, char **data, size_t *size, ilm_err *err);
 
+// A command-line integer: the whole of v, in lo..hi; otherwise "OPT: bad value 'V' (expected
+// LO..HI)" in err.
+int ilm_parse_long(const char *opt, const char *v, long lo, long hi, long *out, ilm_err *err);
+
 // Parses "1,2,3" into a malloc'd int array.
 int ilm_parse_int_list(const char *s, int32_t **out, int *n, ilm_err *err);
 

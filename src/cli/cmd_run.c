@@ -96,14 +96,6 @@ static int parse_float(const char *opt, const char *v, float lo, float hi, float
     return 0;
 }
 
-static int parse_int(const char *opt, const char *v, long lo, long hi, long *out, ilm_err *err) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > hi) return ilm_fail(err, "%s: bad value '%s'", opt, v);
-    *out = x;
-    return 0;
-}
-
 int ilm_cmd_run(int argc, char **argv) {
     ilm_engine_opts eo;
     ilm_engine_opts_default(&eo);
@@ -145,9 +137,9 @@ int ilm_cmd_run(int argc, char **argv) {
             stops[n_stops++] = argv[++i];
         }
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (parse_int(a, argv[++i], 0, 1 << 24, &n_predict, &err)) goto bad;
+            if (ilm_parse_long(a, argv[++i], 0, 1 << 24, &n_predict, &err)) goto bad;
         } else if (!strcmp(a, "--draft-max")) {
-            if (parse_int(a, argv[++i], 0, ILM_SPEC_MAX_DRAFT, &draft_max, &err)) goto bad;
+            if (ilm_parse_long(a, argv[++i], 0, ILM_SPEC_MAX_DRAFT, &draft_max, &err)) goto bad;
         } else if (!strcmp(a, "--draft-p-min")) {
             if (parse_float(a, argv[++i], 0, 1, &p_min, &err)) goto bad;
         } else {

@@ -19,14 +19,6 @@ static void usage(void) {
             "  --max-body BYTES  --timeout S  --max-conn N  --max-queue N  -n N (default max_tokens)  --quiet\n");
 }
 
-static int num(const char *opt, const char *v, long lo, long hi, long *out, ilm_err *err) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || end == v || x < lo || x > hi) return ilm_fail(err, "%s: bad value '%s' (expected %ld..%ld)", opt, v, lo, hi);
-    *out = x;
-    return 0;
-}
-
 // The key is the file's first line (surrounding whitespace removed).
 static char *read_key_file(const char *path, ilm_err *err) {
     char *data;
@@ -87,7 +79,7 @@ int ilm_cmd_serve(int argc, char **argv) {
             for (int j = 0; j < (int)(sizeof ints / sizeof ints[0]); j++)
                 if (!strcmp(a, ints[j].name) || (ints[j].alt && !strcmp(a, ints[j].alt))) k = j;
             if (k >= 0) {
-                if (num(a, argv[++i], ints[k].lo, ints[k].hi, &x, &err)) goto bad;
+                if (ilm_parse_long(a, argv[++i], ints[k].lo, ints[k].hi, &x, &err)) goto bad;
                 switch (k) {
                 case 0: o.draft_max = (int)x; break;
                 case 1: o.n_parallel = (int)x; break;

@@ -19,10 +19,8 @@ void ilm_engine_opts_default(ilm_engine_opts *o) {
 
 static int int_arg(int argc, char **argv, int *i, long lo, long hi, int *out, ilm_err *err) {
     if (*i + 1 >= argc) return ilm_fail(err, "%s needs a value", argv[*i]);
-    char *end;
-    long v = strtol(argv[*i + 1], &end, 10);
-    if (*end || end == argv[*i + 1] || v < lo || v > hi)
-        return ilm_fail(err, "%s: bad value '%s' (expected %ld..%ld)", argv[*i], argv[*i + 1], lo, hi);
+    long v;
+    if (ilm_parse_long(argv[*i], argv[*i + 1], lo, hi, &v, err)) return -1;
     *out = (int)v;
     (*i)++;
     return 0;

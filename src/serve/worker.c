@@ -156,11 +156,10 @@ static void on_end(void *ctx, ilm_end why, const ilm_gen_stats *st, const char *
 }
 
 // Ends a request that never reached a slot (caller holds mu).
-static void fail_locked(ilm_server *S, ilm_sreq *r, int status, const char *msg) {
+static void fail_locked(ilm_sreq *r, int status, const char *msg) {
     r->ended = true;
     r->status = status;
     snprintf(r->error, sizeof r->error, "%s", msg);
-    (void)S;
 }
 
 // Sets up the request's sampler, detokenizer and stop matcher and submits it to its slot.
@@ -316,7 +315,7 @@ void *ilm_serve_worker(void *arg) {
                 pthread_mutex_lock(&S->mu);
                 S->running[r->slot] = NULL;
                 S->busy--;
-                fail_locked(S, r, 400, err.msg);
+                fail_locked(r, 400, err.msg);
                 pthread_mutex_unlock(&S->mu);
                 ilm_serve_wake_io(S);
                 ilm_sreq_unref(S, r);
