@@ -207,6 +207,16 @@ static int on_event(void *ctx, const char *payload, size_t n) {
     if (!c0) goto out;
     const char *piece = st->kind == 0 ? sj_str(c0, "delta.content") : sj_str(c0, "text");
     if (st->kind == 0 && st->n_events == 1) st->role_first = sj_str(c0, "delta.role") && !strcmp(sj_str(c0, "delta.role"), "assistant");
+    const ilm_json *tcs = sj_path(c0, "delta.tool_calls");
+    for (size_t i = 0; tcs && tcs->type == JSON_ARR && i < tcs->len; i++) {
+        const ilm_json *tc = &tcs->items[i];
+        int index = (int)sj_num(tc, "index", 0);
+        if (index + 1 > st->n_tool_calls) st->n_tool_calls = index + 1;
+        if (index != 0) continue;
+        const char *nm = sj_str(tc, "function.name"), *args = sj_str(tc, "function.arguments");
+        if (nm) snprintf(st->tool_name, sizeof st->tool_name, "%s", nm);
+        if (args) ilm_buf_puts(&st->tool_args, args);
+    }
     const char *fin = sj_str(c0, "finish_reason");
     if (fin) {
         snprintf(st->finish, sizeof st->finish, "%s", fin);
@@ -250,6 +260,7 @@ int srv_stream_req(const srv *s, const char *path, const char *headers, const ch
 }
 
 void srv_stream_free(srv_stream *st) {
+    ilm_buf_free(&st->tool_args);
     ilm_buf_free(&st->text);
     ilm_buf_free(&st->pieces);
 }

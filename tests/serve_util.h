@@ -53,6 +53,11 @@ typedef struct {
     long draft_n;             // from the final chunk's timings (-1: none)
     int completion_tokens, prompt_tokens, cached_tokens;  // from the usage chunk (-1: none)
     char error[300];          // an error event's message
+    // delta.tool_calls: the first call's name and its argument pieces concatenated; the number
+    // of distinct call indexes seen
+    char tool_name[64];
+    ilm_buf tool_args;
+    int n_tool_calls;
     // cancelling and hooks: after `cancel_after` content pieces the client closes (0: never);
     // on_piece runs after each content piece (its non-zero result cancels).
     int cancel_after;

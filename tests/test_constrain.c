@@ -12,6 +12,7 @@
 #include "gen/sampler.h"
 #include "gen/scheduler.h"
 #include "gen/tokenizer.h"
+#include "gen/toolcall.h"
 #include "harness.h"
 #include "model/drafter.h"
 
@@ -23,6 +24,24 @@ static const char *SCHEMA =
     "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\"]},\"maxItems\":3},\"ok\":{\"type\":\"boolean\"},"
     "\"x\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"},{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},"
     "\"required\":[\"k\"]}]}},\"required\":[\"name\",\"age\"],\"additionalProperties\":false}";
+
+static const char *TOOLS =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\",\"properties\":"
+    "{\"city\":{\"type\":\"string\"},\"unit\":{\"type\":\"string\",\"enum\":[\"celsius\",\"fahrenheit\"]},"
+    "\"days\":{\"type\":\"integer\"}},\"required\":[\"city\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"search\",\"parameters\":{\"type\":\"object\",\"properties\":"
+    "{\"q\":{\"type\":\"string\"},\"filters\":{\"type\":\"object\",\"properties\":{\"lang\":{\"type\":\"string\"}}},"
+    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"maxItems\":2},\"ok\":{\"type\":\"boolean\"}},"
+    "\"required\":[\"q\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"noargs\"}}]";
+
+static const char *TOOLS_GEN =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\",\"properties\":"
+    "{\"city\":{\"enum\":[\"Paris\",\"Oslo\",\"Lima\"]},\"unit\":{\"type\":\"string\",\"enum\":[\"celsius\",\"fahrenheit\"]},"
+    "\"days\":{\"type\":\"integer\"}},\"required\":[\"city\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"count\",\"parameters\":{\"properties\":"
+    "{\"n\":{\"type\":\"integer\"},\"flag\":{\"type\":\"boolean\"},\"xs\":{\"type\":\"array\",\"items\":"
+    "{\"type\":\"number\"},\"maxItems\":3}},\"required\":[\"n\",\"flag\"],\"additionalProperties\":false}}}]";
 
 // Whole text accepted (and complete) by a fresh constraint of schema.
 static int accepts(const char *schema, const char *text) {
@@ -100,13 +119,18 @@ TEST(constrain_unsupported_schema) {
 }
 
 // Brute force: token t keeps the text valid (byte-level feed of its piece on a saved state).
-static bool brute_allows(ilm_constraint *c, const ilm_tokenizer *tk, int32_t t) {
+// Tool-call constraints: the three marker tokens are their texts; the byte-fallback tokens of
+// bytes that never occur in UTF-8 are never allowed (the constraint uses those bytes internally).
+static bool brute_allows(ilm_constraint *c, const ilm_tokenizer *tk, int32_t t, bool tools) {
     if (ilm_tok_is_eog(tk, t)) return ilm_constraint_done(c);
     int ty = ilm_tok_type(tk, t);
-    if (ty != ILM_TOK_NORMAL && ty != ILM_TOK_BYTE) return false;
     size_t len;
-    const char *p = ilm_tok_piece(tk, t, false, &len);
-    if (!len) return false;
+    const char *p = ilm_tok_piece(tk, t, true, &len);
+    bool marker = tools && len && (!strncmp(p, "<|\"|>", len) || !strncmp(p, "<|tool_call>", len) ||
+                                   !strncmp(p, "<tool_call|>", len));
+    if (!marker && ty != ILM_TOK_NORMAL && ty != ILM_TOK_BYTE) return false;
+    if (!marker) p = ilm_tok_piece(tk, t, false, &len);
+    if (!len || (tools && ty == ILM_TOK_BYTE && len == 1 && (uint8_t)p[0] >= 0xF5)) return false;
     ilm_constraint_state s;
     ilm_constraint_save(c, &s);
     bool ok = ilm_constraint_feed(c, p, len) == 0;
@@ -123,14 +147,15 @@ static uint64_t rng_next(uint64_t *x) {
 }
 
 // Random walks through allowed tokens; at each state the mask equals brute force.
-static void check_mask(const ilm_tokenizer *tk, const char *schema, int walks, int steps, int check_every,
+// tools: schema is a tools array (the tool-call grammar).
+static void check_mask(const ilm_tokenizer *tk, const char *schema, bool tools, int walks, int steps, int check_every,
                        double *secs, long *n_masks) {
     ilm_err err;
     ilm_constraint_vocab *v = ilm_constraint_vocab_new(tk, &err);
     CHECK(v != NULL);
     if (!v) return;
-    ilm_constraint *c = ilm_constraint_new(v, schema, &err);
-    CHECK(c != NULL);
+    ilm_constraint *c = tools ? ilm_constraint_new_tools(v, schema, NULL, true, &err) : ilm_constraint_new(v, schema, &err);
+    CHECK_MSG(c != NULL, "%s", err.msg);
     const int V = tk->n_vocab;
     float *l = malloc(sizeof(float) * (size_t)V);
     int32_t *ok = malloc(sizeof(int32_t) * (size_t)V);
@@ -149,7 +174,7 @@ static void check_mask(const ilm_tokenizer *tk, const char *schema, int walks, i
             if (k % check_every == 0) {
                 int bad = 0;
                 for (int i = 0; i < V && bad < 3; i++) {
-                    bool b = brute_allows(c, tk, i);
+                    bool b = brute_allows(c, tk, i, tools);
                     if (b != (l[i] == 0) || b != ilm_constraint_allows(c, i)) {
                         size_t len;
                         const char *p = ilm_tok_piece(tk, i, false, &len);
@@ -180,8 +205,9 @@ TEST(constrain_mask_brute_force_pycoder) {
     }
     double secs = 0;
     long n = 0;
-    check_mask(tk, NULL, 12, 60, 1, &secs, &n);
-    check_mask(tk, SCHEMA, 12, 60, 1, &secs, &n);
+    check_mask(tk, NULL, false, 12, 60, 1, &secs, &n);
+    check_mask(tk, SCHEMA, false, 12, 60, 1, &secs, &n);
+    check_mask(tk, TOOLS, true, 12, 60, 1, &secs, &n);
     ilm_tokenizer_free(tk);
 }
 
@@ -199,8 +225,9 @@ TEST(constrain_mask_real_vocab) {
     ilm_constraint_vocab_free(v);
     double secs = 0;
     long n = 0;
-    check_mask(tk, NULL, 3, 40, 13, &secs, &n);
-    check_mask(tk, SCHEMA, 3, 40, 13, &secs, &n);
+    check_mask(tk, NULL, false, 3, 40, 13, &secs, &n);
+    check_mask(tk, SCHEMA, false, 3, 40, 13, &secs, &n);
+    check_mask(tk, TOOLS, true, 3, 40, 13, &secs, &n);
     fprintf(stderr, "constrain: real vocabulary (%d tokens): tables built in %.1f ms; mask %.3f ms per token (%ld masks)\n",
             tk->n_vocab, t_build * 1e3, secs / (double)n * 1e3, n);
     ilm_tokenizer_free(tk);
@@ -335,6 +362,221 @@ TEST(constrain_generate_pycoder) {
     CHECK_MSG(complete >= total / 2, "only %d of %d outputs completed", complete, total);
     free(ids);
 out:
+    ilm_tokenizer_free(tk);
+    ilm_drafter_free(d);
+    ilm_engine_close(&e);
+}
+
+// ---- tool calls (Gemma notation) ----------------------------------------------------------------
+
+// Text accepted and complete by a tool-call constraint over TOOLS (byte feed: markers as text).
+static int tool_accepts(const char *only, bool parallel, const char *text) {
+    ilm_err err;
+    ilm_constraint *c = ilm_constraint_new_tools(NULL, TOOLS, only, parallel, &err);
+    if (!c) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return -1;
+    }
+    int r = ilm_constraint_feed(c, text, strlen(text)) == 0 && ilm_constraint_done(c);
+    ilm_constraint_free(c);
+    return r;
+}
+
+// The JSON arguments of a parsed call are valid for the function's parameters in TOOLS (read by
+// a JSON-mode constraint of the same schema).
+static bool args_valid(const char *tools_text, const char *name, const char *args_json) {
+    ilm_err err;
+    ilm_json *tools = ilm_json_parse(tools_text, strlen(tools_text), &err);
+    bool ok = false;
+    for (size_t i = 0; tools && i < tools->len; i++) {
+        const ilm_json *fn = ilm_json_get(&tools->items[i], "function");
+        if (strcmp(ilm_json_get(fn, "name")->str, name)) continue;
+        const ilm_json *par = ilm_json_get(fn, "parameters");
+        ilm_buf b = {0};
+        if (par) ilm_json_buf_value(&b, par);
+        ilm_constraint *c = ilm_constraint_new(NULL, par ? b.p : NULL, &err);
+        ok = c && ilm_constraint_feed(c, args_json, strlen(args_json)) == 0 && ilm_constraint_done(c);
+        ilm_constraint_free(c);
+        ilm_buf_free(&b);
+    }
+    ilm_json_free(tools);
+    return ok;
+}
+
+TEST(constrain_tools_bytes) {
+    const char *good[] = {
+        "<|tool_call>call:get_weather{city:<|\"|>Paris \"x\" \\ {y}<|\"|>,days:3}<tool_call|>",
+        "<|tool_call>call:get_weather{city:<|\"|>Oslo<|\"|>,unit:<|\"|>celsius<|\"|>}<tool_call|>",
+        "<|tool_call>call:search{q:<|\"|>a\nb\t<|\"|>,filters:{lang:<|\"|>en<|\"|>},tags:[<|\"|>x<|\"|>],ok:false}<tool_call|>",
+        "<|tool_call>call:search{q:<|\"|>\xc3\xa9t\xc3\xa9<|\"|>,tags:[]}<tool_call|>",
+        "<|tool_call>call:noargs{}<tool_call|>",
+        "<|tool_call>call:noargs{a:1,b_c:{d:[1,<|\"|>z<|\"|>,null,-2.5e3]},e:true}<tool_call|>",
+    };
+    const char *bad[] = {
+        "<|tool_call>call:get_weather{days:3}<tool_call|>",                          // required city missing
+        "<|tool_call>call:get_weather{city:<|\"|>X<|\"|>,unit:<|\"|>kelvin<|\"|>}<tool_call|>",  // not in the enum
+        "<|tool_call>call:get_weather{city:<|\"|>X<|\"|>,days:3.5}<tool_call|>",     // not an integer
+        "<|tool_call>call:get_time{}<tool_call|>",                                   // unknown function
+        "<|tool_call>call:get_weather{\"city\":<|\"|>X<|\"|>}<tool_call|>",          // JSON key
+        "<|tool_call>call:get_weather{city:\"X\"}<tool_call|>",                      // JSON string
+        "call:get_weather{city:<|\"|>X<|\"|>}<tool_call|>",                          // no opening marker
+        " <|tool_call>call:noargs{}<tool_call|>",                                    // leading text
+        "<|tool_call>call:noargs{}<tool_call|>x",                                    // trailing text
+        "<|tool_call>call:search{q:<|\"|>x<|\"|>,tags:[<|\"|>a<|\"|>,<|\"|>b<|\"|>,<|\"|>c<|\"|>]}<tool_call|>",  // maxItems
+        "<|tool_call>call:search{q:<|\"|>a\x01<|\"|>}<tool_call|>",                  // control byte
+        "<|tool_call>call:noargs{}",                                                 // unclosed
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        CHECK_MSG(tool_accepts(NULL, false, good[i]) == 1, "rejected %s", good[i]);
+        char *name = NULL;
+        ilm_buf args = {0};
+        ilm_err err;
+        CHECK_MSG(ilm_toolcall_parse(good[i], strlen(good[i]), &name, &args, &err) == 0, "%s: %s", good[i], err.msg);
+        CHECK_MSG(name && args.p && args_valid(TOOLS, name, args.p), "%s → %s", good[i], args.p ? args.p : "-");
+        free(name);
+        ilm_buf_free(&args);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_MSG(tool_accepts(NULL, true, bad[i]) == 0, "accepted %s", bad[i]);
+    // parallel calls only when allowed; a named function only
+    char two[256];
+    snprintf(two, sizeof two, "%s%s", good[1], good[4]);
+    CHECK(tool_accepts(NULL, true, two) == 1);
+    CHECK(tool_accepts(NULL, false, two) == 0);
+    CHECK(tool_accepts("search", false, good[2]) == 1);
+    CHECK(tool_accepts("search", false, good[1]) == 0);
+}
+
+TEST(constrain_tools_reference_texts) {
+    char *json = t_read(t_fixture("chat/chat-ref.json"), NULL);
+    if (!json) {
+        t_skip("no chat/chat-ref.json");
+        return;
+    }
+    ilm_err err;
+    ilm_json *ref = ilm_json_parse(json, strlen(json), &err);
+    const ilm_json *tc = ilm_json_get(ref, "tool_call_texts"), *cases = ilm_json_get(ref, "cases");
+    CHECK(tc && cases && tc->len > 0);
+    for (size_t i = 0; tc && cases && i < tc->len; i++) {
+        const ilm_json *text = ilm_json_get(ilm_json_at(tc, i), "text"), *nm = ilm_json_get(ilm_json_at(tc, i), "name");
+        bool found = false;  // the declared tools of every case that declares this function
+        for (size_t k = 0; k < cases->len; k++) {
+            const ilm_json *tools = ilm_json_get(ilm_json_at(cases, k), "tools");
+            bool has = false;
+            for (size_t f = 0; tools && f < tools->len; f++)
+                has |= !strcmp(ilm_json_get(ilm_json_get(&tools->items[f], "function"), "name")->str, nm->str);
+            if (!has) continue;
+            found = true;
+            ilm_buf b = {0};
+            ilm_json_buf_value(&b, tools);
+            ilm_constraint *c = ilm_constraint_new_tools(NULL, b.p, nm->str, false, &err);
+            CHECK_MSG(c != NULL, "%s", err.msg);
+            CHECK_MSG(c && ilm_constraint_feed(c, text->str, text->len) == 0 && ilm_constraint_done(c),
+                      "case %zu's tools reject %s", k, text->str);
+            ilm_constraint_free(c);
+            ilm_buf_free(&b);
+        }
+        CHECK_MSG(found, "no case declares %s", nm->str);
+    }
+    ilm_json_free(ref);
+    free(json);
+}
+
+TEST(constrain_tools_unsupported) {
+    static const struct {
+        const char *tools, *only, *want;
+    } cases[] = {
+        {"[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":"
+         "{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}]", NULL, "'pattern'"},
+        {"[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"string\"}}}]", NULL,
+         "object schema"},
+        {"[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]", NULL, "'a b'"},
+        {"[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", "g", "'g'"},
+        {"[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"properties\":{\"a:b\":{}}}}}]", NULL,
+         "'a:b'"},
+        {"[{\"type\":\"retrieval\"}]", NULL, "function"},
+        {"[]", NULL, "non-empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ilm_err err = {{0}};
+        CHECK_MSG(ilm_constraint_check_tools(cases[i].tools, cases[i].only, &err) != 0, "accepted %s", cases[i].tools);
+        CHECK_MSG(strstr(err.msg, cases[i].want) != NULL, "\"%s\" lacks \"%s\"", err.msg, cases[i].want);
+    }
+    CHECK(ilm_constraint_check_tools(TOOLS, NULL, NULL) == 0);
+}
+
+// Constrained tool calls from the demo model: every completed output parses into a call whose
+// arguments validate; greedy output with the drafter equals greedy output without it.
+TEST(constrain_tools_generate_pycoder) {
+    ilm_engine_opts eo;
+    ilm_engine_opts_default(&eo);
+    eo.model = PYCODER;
+    eo.verbose = false;
+    eo.n_ctx = 512;
+    ilm_engine e;
+    ilm_err err;
+    if (ilm_engine_open(&e, &eo, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    ilm_drafter *d = NULL;
+    ilm_tokenizer *tk = NULL;
+    ilm_constraint_vocab *v = NULL;
+    if (ilm_drafter_load(&d, PYCODER_MTP, e.model, e.pool, false, &err) || ilm_tokenizer_load(&tk, e.model->gguf, &err) ||
+        !(v = ilm_constraint_vocab_new(tk, &err))) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        goto out;
+    }
+    const char *prompt = "def get_weather(city, unit=\"celsius\", days=1):\n    \"\"\"Weather for a city.\"\"\"\n";
+    int32_t *ids;
+    int n_ids;
+    if (ilm_tokenize(tk, prompt, strlen(prompt), 0, &ids, &n_ids, &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        goto out;
+    }
+    // strings as enums: the demo model (Python code) rarely closes a free string with <|"|>
+    ilm_constraint *con = ilm_constraint_new_tools(v, TOOLS_GEN, NULL, false, &err);
+    CHECK_MSG(con != NULL, "%s", err.msg);
+    int complete = 0, total = 0;
+    for (int run = 0; con && run < 8; run++) {
+        float temp = run == 0 ? 0.0f : 1.0f;
+        collect plain, spec;
+        ilm_gen_stats st;
+        int rs[2] = {gen_one(&e, NULL, tk, con, temp, (uint64_t)run, ids, n_ids, &plain, &st),
+                     gen_one(&e, d, tk, con, temp, (uint64_t)run, ids, n_ids, &spec, &st)};
+        if (temp == 0.0f)
+            CHECK_MSG(plain.n == spec.n && !memcmp(plain.out, spec.out, sizeof(int32_t) * (size_t)plain.n),
+                      "constrained greedy tool call with the drafter differs from plain");
+        collect *cs[2] = {&plain, &spec};
+        for (int k = 0; k < 2; k++) {
+            char *text;
+            size_t len;
+            if (ilm_detokenize(tk, cs[k]->out, cs[k]->n, true, &text, &len, &err)) {
+                t_fail(__FILE__, __LINE__, "%s", err.msg);
+                continue;
+            }
+            total++;
+            if (getenv("IRONLM_TEST_VERBOSE")) fprintf(stderr, "run %d %s: %s\n", run, k ? "spec" : "plain", text);
+            if (rs[k] == 1) {  // ended at end-of-generation: one complete call (+ the end token's text)
+                complete++;
+                char *end = strstr(text, "<tool_call|>");
+                CHECK_MSG(end != NULL, "no closing marker: %s", text);
+                char *name = NULL;
+                ilm_buf args = {0};
+                CHECK_MSG(end && ilm_toolcall_parse(text, (size_t)(end - text) + strlen("<tool_call|>"), &name, &args,
+                                                    &err) == 0, "does not parse: %s (%s)", text, err.msg);
+                CHECK_MSG(name && args.p && args_valid(TOOLS_GEN, name, args.p), "does not validate: %s", text);
+                free(name);
+                ilm_buf_free(&args);
+            }
+            free(text);
+        }
+    }
+    CHECK_MSG(complete >= total / 2, "only %d of %d tool calls completed", complete, total);
+    ilm_constraint_free(con);
+    free(ids);
+out:
+    ilm_constraint_vocab_free(v);
     ilm_tokenizer_free(tk);
     ilm_drafter_free(d);
     ilm_engine_close(&e);

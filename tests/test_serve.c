@@ -7,6 +7,7 @@
 // `make check` the server is the ASan build, so a leak or a sanitizer report fails the test.
 #include <pthread.h>
 #include <signal.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -982,6 +983,107 @@ TEST(serve_response_format_json) {
         CHECK(msg && strstr(msg, "pattern"));
     }
     srv_resp_free(&r);
+    CHECK_EQ(srv_health(&s), 200);
+    CHECK_EQ(srv_stop(&s), 0);
+}
+
+// tool_choice required / a named function: the reply is constrained to tool calls whose
+// arguments follow the declared schema, returned as OpenAI tool_calls (whole and streamed);
+// greedy with the drafter equals greedy without it; schema errors are a 400 naming the construct.
+#define TOOLS_BODY                                                                                                   \
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Weather in a city\","    \
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"enum\":[\"Paris\",\"Oslo\"]},\"days\":{\"type\":"     \
+    "\"integer\"}},\"required\":[\"city\",\"days\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"ping\","           \
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"}},\"required\":[\"ok\"],"            \
+    "\"additionalProperties\":false}}}],\"messages\":[{\"role\":\"user\",\"content\":\"Weather in Paris for 3 days?\"}]"
+
+// The arguments (JSON text) of a call to NAME are valid for TOOLS_BODY's declaration.
+static bool tool_args_ok(const char *name, const char *args) {
+    ilm_err err;
+    ilm_json *a = args ? ilm_json_parse(args, strlen(args), &err) : NULL;
+    bool ok = false;
+    if (a && a->type == JSON_OBJ && name && !strcmp(name, "get_weather")) {
+        const ilm_json *city = ilm_json_get(a, "city"), *days = ilm_json_get(a, "days");
+        ok = a->len == 2 && city && city->type == JSON_STR && (!strcmp(city->str, "Paris") || !strcmp(city->str, "Oslo")) &&
+             days && days->type == JSON_NUM && days->num == floor(days->num);
+    } else if (a && a->type == JSON_OBJ && name && !strcmp(name, "ping")) {
+        const ilm_json *o = ilm_json_get(a, "ok");
+        ok = a->len == 1 && o && o->type == JSON_BOOL;
+    }
+    ilm_json_free(a);
+    return ok;
+}
+
+TEST(serve_tool_calls) {
+    srv s;
+    START(&s, "tools", "--draft", SRV_DRAFT, "-np", "2");
+    char *greedy[2] = {NULL, NULL};
+    for (int k = 0; k < 6; k++) {  // required: 0-3 (0 and 1 greedy, drafter on/off), named: 4-5
+        ilm_buf b = {0};
+        ilm_buf_printf(&b, "{" TOOLS_BODY ",\"max_tokens\":60,\"temperature\":%s,\"seed\":%d,\"tool_choice\":%s%s}",
+                       k < 2 ? "0" : "0.9", k, k < 4 ? "\"required\"" : "{\"type\":\"function\",\"function\":{\"name\":\"ping\"}}",
+                       k == 1 ? ",\"speculative\":{\"n_max\":0}" : "");
+        srv_resp r;
+        if (!srv_req(&s, "POST", "/v1/chat/completions", NULL, b.p, &r)) {
+            CHECK_EQ(r.status, 200);
+            const char *fin = sj_str(r.json, "choices.0.finish_reason"), *type = sj_str(r.json, "choices.0.message.tool_calls.0.type"),
+                       *name = sj_str(r.json, "choices.0.message.tool_calls.0.function.name"),
+                       *args = sj_str(r.json, "choices.0.message.tool_calls.0.function.arguments"),
+                       *id = sj_str(r.json, "choices.0.message.tool_calls.0.id");
+            CHECK_MSG(fin && !strcmp(fin, "tool_calls"), "request %d: finish_reason %s: %.*s", k, fin ? fin : "-",
+                      (int)r.body.len, r.body.p);
+            CHECK(type && !strcmp(type, "function") && id && *id);
+            CHECK_MSG(tool_args_ok(name, args), "request %d: %s(%s)", k, name ? name : "-", args ? args : "-");
+            if (k >= 4) CHECK(name && !strcmp(name, "ping"));
+            if (k < 2 && name && args) {
+                ilm_buf g = {0};
+                ilm_buf_printf(&g, "%s%s", name, args);
+                greedy[k] = g.p;
+            }
+            if (k == 0) CHECK(sj_num(r.json, "timings.draft_n", 0) > 0);
+        }
+        srv_resp_free(&r);
+        ilm_buf_free(&b);
+    }
+    CHECK_MSG(greedy[0] && greedy[1] && !strcmp(greedy[0], greedy[1]), "greedy tool call: drafter %s vs plain %s",
+              greedy[0] ? greedy[0] : "-", greedy[1] ? greedy[1] : "-");
+    free(greedy[0]);
+    free(greedy[1]);
+    // streamed: delta.tool_calls, finish_reason tool_calls, no content
+    srv_stream st = {0};
+    if (!srv_stream_req(&s, "/v1/chat/completions", NULL,
+                        "{" TOOLS_BODY ",\"max_tokens\":60,\"temperature\":0,\"stream\":true,\"tool_choice\":\"required\"}",
+                        &st)) {
+        CHECK(st.done && !st.bad);
+        CHECK_MSG(!strcmp(st.finish, "tool_calls"), "streamed finish_reason %s", st.finish);
+        CHECK_EQ(st.n_tool_calls, 1);
+        ilm_buf_putc(&st.tool_args, 0);
+        CHECK_MSG(tool_args_ok(st.tool_name, st.tool_args.p), "streamed %s(%s)", st.tool_name,
+                  st.tool_args.p ? st.tool_args.p : "-");
+        CHECK_EQ((int)st.text.len, 0);
+    }
+    srv_stream_free(&st);
+    // errors: an unsupported construct in a declared schema, tool_choice with response_format
+    static const struct {
+        const char *body, *param, *what;
+    } bad[] = {
+        {"{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":"
+         "{\"a\":{\"type\":\"string\",\"pattern\":\"x+\"}}}}}],\"tool_choice\":\"required\",\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"hi\"}]}",
+         "tools", "pattern"},
+        {"{" TOOLS_BODY ",\"tool_choice\":\"required\",\"response_format\":{\"type\":\"json_object\"}}", "response_format",
+         "cannot be combined"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"required\"}", "tool_choice", "tools"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        srv_resp r;
+        if (srv_req(&s, "POST", "/v1/chat/completions", NULL, bad[i].body, &r)) continue;
+        CHECK_EQ(r.status, 400);
+        const char *param = sj_str(r.json, "error.param"), *msg = sj_str(r.json, "error.message");
+        CHECK_MSG(param && !strcmp(param, bad[i].param), "case %zu: param %s", i, param ? param : "-");
+        CHECK_MSG(msg && strstr(msg, bad[i].what), "case %zu: %s", i, msg ? msg : "-");
+        srv_resp_free(&r);
+    }
     CHECK_EQ(srv_health(&s), 200);
     CHECK_EQ(srv_stop(&s), 0);
 }

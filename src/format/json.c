@@ -2,6 +2,7 @@
 #include "format/json.h"
 
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #define JSON_MAX_DEPTH 64
@@ -266,4 +267,27 @@ void ilm_json_buf_str(ilm_buf *b, const char *s, size_t len) {
         i++;
     }
     ilm_buf_putc(b, '"');
+}
+
+void ilm_json_buf_value(ilm_buf *b, const ilm_json *v) {
+    switch (v->type) {
+    case JSON_NULL: ilm_buf_puts(b, "null"); break;
+    case JSON_BOOL: ilm_buf_puts(b, v->num ? "true" : "false"); break;
+    case JSON_NUM:
+        if (v->num == floor(v->num) && fabs(v->num) < 1e15) ilm_buf_printf(b, "%.0f", v->num);
+        else ilm_buf_printf(b, "%.17g", v->num);
+        break;
+    case JSON_STR: ilm_json_buf_str(b, v->str, v->len); break;
+    default:
+        ilm_buf_putc(b, v->type == JSON_ARR ? '[' : '{');
+        for (size_t i = 0; i < v->len; i++) {
+            if (i) ilm_buf_putc(b, ',');
+            if (v->type == JSON_OBJ) {
+                ilm_json_buf_str(b, v->keys[i], strlen(v->keys[i]));
+                ilm_buf_putc(b, ':');
+            }
+            ilm_json_buf_value(b, &v->items[i]);
+        }
+        ilm_buf_putc(b, v->type == JSON_ARR ? ']' : '}');
+    }
 }

@@ -29,3 +29,5 @@ void ilm_json_write_str(FILE *f, const char *s, size_t len);
 // Appends s as a quoted JSON string: escapes quotes, backslashes and control characters, and
 // replaces each byte that is not part of valid UTF-8 with U+FFFD (so the output always parses).
 void ilm_json_buf_str(ilm_buf *b, const char *s, size_t len);
+// A value as compact JSON (numbers: integers below 1e15 without a fraction, else %.17g).
+void ilm_json_buf_value(ilm_buf *b, const ilm_json *v);

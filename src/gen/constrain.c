@@ -13,20 +13,21 @@
 
 // ---- compiled schema ------------------------------------------------------------------------
 
-enum { N_ANY, N_ANYOBJ, N_OBJ, N_ARR, N_STR, N_NUM, N_INT, N_LIT, N_ANYOF };
+enum { N_ANY, N_ANYOBJ, N_OBJ, N_ARR, N_STR, N_NUM, N_INT, N_LIT, N_ANYOF, N_CALLS };
 // Fixed nodes every schema has: any value and its parts.
 enum { NODE_ANY, NODE_ANYOBJ, NODE_ANYARR, NODE_STR, NODE_NUM, NODE_KEYWORD, NODE_FIXED };
 
 typedef struct {
     uint8_t kind;
-    int32_t first, n;       // props (OBJ), lits (LIT), alts (ANYOF)
+    int32_t first, n;       // props (OBJ), lits (LIT), alts (ANYOF), functions (CALLS)
     int32_t items;          // ARR
-    uint32_t min, max;      // ARR
+    uint32_t min, max;      // ARR; CALLS: max 1 = several calls in a row allowed
 } cnode;
 typedef struct {
-    char *text;             // OBJ: the key as JSON text with its quotes; LIT: the value's compact text
+    char *text;             // OBJ: the key as JSON text with its quotes (Gemma: bare); LIT: the value's
+                            // compact text; CALLS: VB_OPEN "call:NAME{"
     uint32_t len;
-    int32_t node;           // OBJ: the value's schema
+    int32_t node;           // OBJ: the value's schema; CALLS: the arguments' (an object)
     bool required;
 } citem;
 
@@ -38,7 +39,16 @@ typedef struct {
     int32_t *alts;
     int32_t n_alts, cap_alts;
     int32_t root;
+    bool gemma;             // Gemma 4 tool-call notation instead of JSON (see constrain.h)
 } schema;
+
+// Gemma notation's three markers are single special tokens; the automaton sees each as one
+// byte that never occurs in UTF-8 text (byte-fallback tokens of these bytes are left out of the
+// vocabulary tables, so only the marker token can produce it).
+#define VB_QUOTE 0xF8   // <|"|>
+#define VB_OPEN 0xF9    // <|tool_call>
+#define VB_CLOSE 0xFA   // <tool_call|>
+static const char *const MARKER_TEXT[3] = {"<|\"|>", "<|tool_call>", "<tool_call|>"};
 
 // ---- the vocabulary -------------------------------------------------------------------------
 
@@ -57,7 +67,9 @@ struct ilm_constraint_vocab {
     uint32_t *p_off, *p_len;    // [n_vocab] piece of each token in `bytes` (len 0: never allowed)
     uint8_t *bytes;
     uint64_t *plain;            // bitset: pieces that leave a string's plain state unchanged
-    trie all, nonplain;
+    uint64_t *gplain;           // the same for a Gemma-notation string (quotes and backslashes plain)
+    trie all, nonplain, gnonplain;
+    int32_t marker[3];          // token ids of <|"|>, <|tool_call>, <tool_call|> (-1: absent)
     int32_t eog[ILM_TOK_MAX_EOG];
     int n_eog;
 };
@@ -76,17 +88,22 @@ struct ilm_constraint {
 
 // ---- the automaton -----------------------------------------------------------------------------
 
-enum { M_ROOT, M_VAL, M_OBJ, M_ARR, M_STR, M_NUM, M_LIT };
+enum { M_ROOT, M_VAL, M_OBJ, M_ARR, M_STR, M_NUM, M_LIT, M_BKEY, M_CALLS };
 enum { R_START, R_DONE };
 enum { O_FIRST, O_KEYSTART, O_KEY, O_COLON, O_AFTER };
 enum { A_FIRST, A_AFTER };
 enum { S_NORM, S_ESC, S_HEX, S_UTF };
 enum { NS_MINUS, NS_ZERO, NS_INT, NS_DOT, NS_FRAC, NS_E, NS_ESIGN, NS_EXP };
+enum { CS_START, CS_NAME, CS_CLOSE, CS_CLOSED };
 #define NUM_LONG 24
 
 static bool is_ws(int b) { return b == ' ' || b == '\n' || b == '\t' || b == '\r'; }
 static bool is_digit(int b) { return b >= '0' && b <= '9'; }
 static bool is_hex(int b) { return is_digit(b) || (b >= 'a' && b <= 'f') || (b >= 'A' && b <= 'F'); }
+#define BKEY_LONG 64
+static bool is_key_char(int b) {  // a bare key of Gemma notation (any-object arguments)
+    return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || is_digit(b) || b == '_' || b == '-' || b == '.' || b == '$';
+}
 
 static ilm_con_frame frame(int node, int mode, int sub) {
     ilm_con_frame f = {(uint16_t)node, (uint8_t)mode, (uint8_t)sub, 0, 0, 0};
@@ -169,10 +186,11 @@ static bool required_left(const schema *sc, const cnode *nd, int next) {
 
 static bool num_complete(int sub) { return sub == NS_ZERO || sub == NS_INT || sub == NS_FRAC || sub == NS_EXP; }
 
-// Whitespace where the grammar allows it: counted, at most ILM_CON_MAX_WS in a row.
+// Whitespace where the grammar allows it: counted, at most ILM_CON_MAX_WS in a row (none in
+// Gemma notation: the template writes none).
 #define WS_OR_RESET                                     \
     do {                                                \
-        if (is_ws(b)) {                                 \
+        if (is_ws(b) && !sc->gemma) {                              \
             if (s.ws >= ILM_CON_MAX_WS) return;         \
             s.ws++;                                     \
             emit(out, n, &s);                           \
@@ -190,9 +208,9 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
         switch (f->mode) {
         case M_ROOT:
             if (f->sub == R_DONE) return;
-            WS_OR_RESET;
+            if (!sc->gemma) WS_OR_RESET;
             f->sub = R_DONE;
-            if (!push(c, &s, frame(sc->root, M_VAL, 0))) return;
+            if (!push(c, &s, frame(sc->root, sc->gemma ? M_CALLS : M_VAL, 0))) return;  // 0: CS_START
             continue;
         case M_VAL:
             WS_OR_RESET;
@@ -205,7 +223,7 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
                 }
                 return;
             case N_ANY:
-                f->node = b == '{' ? NODE_ANYOBJ : b == '[' ? NODE_ANYARR : b == '"' ? NODE_STR
+                f->node = b == '{' ? NODE_ANYOBJ : b == '[' ? NODE_ANYARR : b == (sc->gemma ? VB_QUOTE : '"') ? NODE_STR
                         : b == '-' || is_digit(b) ? NODE_NUM : b == 't' || b == 'f' || b == 'n' ? NODE_KEYWORD : 0;
                 if (f->node == 0) return;
                 continue;
@@ -221,7 +239,7 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
                 emit(out, n, &s);
                 return;
             case N_STR:
-                if (b != '"') return;
+                if (b != (sc->gemma ? VB_QUOTE : '"')) return;
                 *f = frame(f->node, M_STR, S_NORM);
                 emit(out, n, &s);
                 return;
@@ -249,7 +267,15 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
                     emit(out, n, &s);
                     return;
                 }
-                if (b != '"') return;
+                if (sc->gemma && nd->kind == N_ANYOBJ) {  // a bare key
+                    if (!is_key_char(b)) return;
+                    f->sub = O_COLON;
+                    ilm_con_frame k = frame(NODE_STR, M_BKEY, 0);
+                    k.a = 1;
+                    if (push(c, &s, k)) emit(out, n, &s);
+                    return;
+                }
+                if (b != '"' && !sc->gemma) return;  // JSON keys start with their quote (part of the text)
                 if (nd->kind == N_ANYOBJ) {
                     f->sub = O_COLON;
                     if (push(c, &s, frame(NODE_STR, M_STR, S_NORM))) emit(out, n, &s);
@@ -315,8 +341,20 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
         case M_STR:
             switch (f->sub) {
             case S_NORM:
-                if (b == '"') pop(c, &s);
-                else if (b == '\\') f->sub = S_ESC;
+                if (sc->gemma) {  // verbatim text up to the closing <|"|>
+                    if (b == VB_QUOTE) {
+                        pop(c, &s);
+                        emit(out, n, &s);
+                        return;
+                    }
+                    if (b < 0x20 && b != '\n' && b != '\t' && b != '\r') return;
+                    if (b < 0x80) {
+                        emit(out, n, &s);
+                        return;
+                    }
+                }
+                if (b == '"' && !sc->gemma) pop(c, &s);
+                else if (b == '\\' && !sc->gemma) f->sub = S_ESC;
                 else if (b < 0x20) return;
                 else if (b >= 0x80) {
                     int rem, lo = 0x80, hi = 0xBF;
@@ -398,6 +436,42 @@ static void step1(ilm_constraint *c, ilm_con_st s, int b, ilm_con_st *out, int *
             pop(c, &s);
             continue;
         }
+        case M_BKEY:  // a bare key's characters; anything else ends it
+            if (is_key_char(b) && f->a < BKEY_LONG) {
+                f->a++;
+                emit(out, n, &s);
+                return;
+            }
+            pop(c, &s);
+            continue;
+        case M_CALLS:  // (<|tool_call>call:NAME{args}<tool_call|>)+
+            switch (f->sub) {
+            case CS_START:
+                *f = frame(f->node, M_CALLS, CS_NAME);
+                continue;
+            case CS_NAME: {
+                int k = lit_next(sc, nd->first, f->b, nd->n - 1, f->c, b);
+                if (k < 0) return;
+                f->b = (uint16_t)k;
+                f->c++;
+                if (f->c == sc->items[nd->first + k].len) {  // the text ends with the arguments' '{'
+                    f->sub = CS_CLOSE;
+                    if (!push(c, &s, frame(sc->items[nd->first + k].node, M_OBJ, O_FIRST))) return;
+                }
+                emit(out, n, &s);
+                return;
+            }
+            case CS_CLOSE:
+                if (b != VB_CLOSE) return;
+                f->sub = CS_CLOSED;
+                emit(out, n, &s);
+                return;
+            case CS_CLOSED:
+                if (b != VB_OPEN || !nd->max) return;
+                f->sub = CS_START;
+                continue;
+            }
+            return;
         }
         return;
     }
@@ -413,7 +487,7 @@ static bool st_done(const ilm_constraint *c, ilm_con_st s) {
     for (;;) {
         const ilm_con_frame *f = &s.top;
         if (f->mode == M_ROOT) return f->sub == R_DONE;
-        if (f->mode == M_NUM && num_complete(f->sub)) {
+        if ((f->mode == M_NUM && num_complete(f->sub)) || (f->mode == M_CALLS && f->sub == CS_CLOSED)) {
             pop(c, &s);
             continue;
         }
@@ -459,7 +533,23 @@ static int feed(ilm_constraint *c, const uint8_t *p, size_t len) {
     return 0;
 }
 
-int ilm_constraint_feed(ilm_constraint *c, const char *bytes, size_t n) { return feed(c, (const uint8_t *)bytes, n); }
+int ilm_constraint_feed(ilm_constraint *c, const char *bytes, size_t n) {
+    if (!c->sc.gemma) return feed(c, (const uint8_t *)bytes, n);
+    uint8_t *t = malloc(n + 1);  // the markers' texts → their bytes
+    if (!t) return -1;
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        int k = 0;
+        while (k < 3 && (n - i < strlen(MARKER_TEXT[k]) || memcmp(bytes + i, MARKER_TEXT[k], strlen(MARKER_TEXT[k])))) k++;
+        if (k < 3) {
+            t[m++] = (uint8_t)(VB_QUOTE + k);
+            i += strlen(MARKER_TEXT[k]);
+        } else t[m++] = (uint8_t)bytes[i++];
+    }
+    int r = feed(c, t, m);
+    free(t);
+    return r;
+}
 
 void ilm_constraint_save(const ilm_constraint *c, ilm_constraint_state *out) { *out = c->cur; }
 
@@ -510,8 +600,8 @@ static void compute_allow(ilm_constraint *c) {
     if (c->cur.ended || c->cur.n == 0) {
         memset(c->allow, 0, words * sizeof *c->allow);
     } else if (c->cur.n == 1 && c->cur.s[0].top.mode == M_STR && c->cur.s[0].top.sub == S_NORM) {
-        memcpy(c->allow, v->plain, words * sizeof *c->allow);
-        dfs(c, &v->nonplain, 0, c->cur.s, 1);
+        memcpy(c->allow, c->sc.gemma ? v->gplain : v->plain, words * sizeof *c->allow);
+        dfs(c, c->sc.gemma ? &v->gnonplain : &v->nonplain, 0, c->cur.s, 1);
     } else {
         memset(c->allow, 0, words * sizeof *c->allow);
         dfs(c, &v->all, 0, c->cur.s, c->cur.n);
@@ -660,10 +750,10 @@ static int trie_make(trie *tr, tokref *r, int n) {
 
 // A piece that, inside a string, is plain content: complete UTF-8 characters, no quote,
 // backslash or control byte.
-static bool piece_plain(const uint8_t *p, uint32_t n) {
+static bool piece_plain(const uint8_t *p, uint32_t n, bool gemma) {
     for (uint32_t i = 0; i < n;) {
         uint8_t b = p[i];
-        if (b < 0x20 || b == '"' || b == '\\') return false;
+        if (gemma ? b < 0x20 && b != '\n' && b != '\t' && b != '\r' : b < 0x20 || b == '"' || b == '\\') return false;
         if (b < 0x80) {
             i++;
             continue;
@@ -683,53 +773,81 @@ static bool piece_plain(const uint8_t *p, uint32_t n) {
     return true;
 }
 
+// The bytes a token contributes to the text the automaton reads (NULL: never allowed):
+// normal and byte pieces (not end-of-generation tokens; byte-fallback tokens of bytes that never
+// occur in UTF-8 are left out, they stand for the markers), and the three markers as one byte.
+static const uint8_t *token_bytes(const ilm_tokenizer *t, const int32_t marker[3], int32_t i, uint8_t *mb,
+                                  size_t *len) {
+    for (int k = 0; k < 3; k++)
+        if (marker[k] == i) {
+            *mb = (uint8_t)(VB_QUOTE + k);
+            *len = 1;
+            return mb;
+        }
+    int ty = ilm_tok_type(t, i);
+    *len = 0;
+    if ((ty != ILM_TOK_NORMAL && ty != ILM_TOK_BYTE) || ilm_tok_is_eog(t, i)) return NULL;
+    const uint8_t *p = (const uint8_t *)ilm_tok_piece(t, i, false, len);
+    if (!p || !*len || (ty == ILM_TOK_BYTE && *len == 1 && p[0] >= 0xF5)) {
+        *len = 0;
+        return NULL;
+    }
+    return p;
+}
+
 ilm_constraint_vocab *ilm_constraint_vocab_new(const ilm_tokenizer *t, ilm_err *err) {
     ilm_constraint_vocab *v = calloc(1, sizeof *v);
-    tokref *all = NULL, *np = NULL;
+    tokref *all = NULL, *np = NULL, *gnp = NULL;
     if (!v) goto oom;
     const int V = t->n_vocab;
     v->n_vocab = V;
+    for (int k = 0; k < 3; k++) v->marker[k] = ilm_tok_find(t, MARKER_TEXT[k]);
     v->p_off = calloc((size_t)V, sizeof *v->p_off);
     v->p_len = calloc((size_t)V, sizeof *v->p_len);
     v->plain = calloc(((size_t)V + 63) / 64, sizeof *v->plain);
+    v->gplain = calloc(((size_t)V + 63) / 64, sizeof *v->gplain);
     all = malloc(sizeof *all * (size_t)V);
     np = malloc(sizeof *np * (size_t)V);
-    if (!v->p_off || !v->p_len || !v->plain || !all || !np) goto oom;
+    gnp = malloc(sizeof *gnp * (size_t)V);
+    if (!v->p_off || !v->p_len || !v->plain || !v->gplain || !all || !np || !gnp) goto oom;
     size_t total = 0;
+    uint8_t mb;
     for (int i = 0; i < V; i++) {
-        int ty = ilm_tok_type(t, i);
-        size_t len = 0;
-        if ((ty == ILM_TOK_NORMAL || ty == ILM_TOK_BYTE) && !ilm_tok_is_eog(t, i)) ilm_tok_piece(t, i, false, &len);
+        size_t len;
+        token_bytes(t, v->marker, i, &mb, &len);
         total += len;
     }
     v->bytes = malloc(total + 1);
     if (!v->bytes) goto oom;
     size_t off = 0;
-    int n_all = 0, n_np = 0;
+    int n_all = 0, n_np = 0, n_gnp = 0;
     for (int i = 0; i < V; i++) {
-        int ty = ilm_tok_type(t, i);
-        size_t len = 0;
-        const char *p = NULL;
-        if ((ty == ILM_TOK_NORMAL || ty == ILM_TOK_BYTE) && !ilm_tok_is_eog(t, i)) p = ilm_tok_piece(t, i, false, &len);
-        if (!p || !len) continue;
+        size_t len;
+        const uint8_t *p = token_bytes(t, v->marker, i, &mb, &len);
+        if (!p) continue;
         memcpy(v->bytes + off, p, len);
         v->p_off[i] = (uint32_t)off;
         v->p_len[i] = (uint32_t)len;
         tokref r = {v->bytes + off, (uint32_t)len, i};
         all[n_all++] = r;
-        if (piece_plain(r.p, r.len)) v->plain[i >> 6] |= 1ull << (i & 63);
+        if (piece_plain(r.p, r.len, false)) v->plain[i >> 6] |= 1ull << (i & 63);
         else np[n_np++] = r;
+        if (piece_plain(r.p, r.len, true)) v->gplain[i >> 6] |= 1ull << (i & 63);
+        else gnp[n_gnp++] = r;
         off += len;
     }
-    if (trie_make(&v->all, all, n_all) || trie_make(&v->nonplain, np, n_np)) goto oom;
+    if (trie_make(&v->all, all, n_all) || trie_make(&v->nonplain, np, n_np) || trie_make(&v->gnonplain, gnp, n_gnp))
+        goto oom;
     for (int i = 0; i < t->n_eog && v->n_eog < ILM_TOK_MAX_EOG; i++)
         if (t->eog_ids[i] >= 0 && t->eog_ids[i] < V) v->eog[v->n_eog++] = t->eog_ids[i];
     free(all);
     free(np);
+    free(gnp);
     return v;
 oom:
     free(all);
     free(np);
+    free(gnp);
     ilm_constraint_vocab_free(v);
     ilm_fail(err, "constraint: out of memory for the vocabulary tables");
     return NULL;
@@ -741,8 +859,10 @@ void ilm_constraint_vocab_free(ilm_constraint_vocab *v) {
     free(v->p_len);
     free(v->bytes);
     free(v->plain);
+    free(v->gplain);
     trie_free(&v->all);
     trie_free(&v->nonplain);
+    trie_free(&v->gnonplain);
     free(v);
 }
 
@@ -775,30 +895,29 @@ static int lit_node(schema *sc, const char *const *texts, int n) {
     return add_node(sc, nd);
 }
 
-// Compact JSON text of a value (enum / const literals).
-static void write_value(ilm_buf *b, const ilm_json *j) {
-    switch (j->type) {
-    case JSON_NULL: ilm_buf_puts(b, "null"); break;
-    case JSON_BOOL: ilm_buf_puts(b, j->num != 0 ? "true" : "false"); break;
-    case JSON_NUM:
-        if (j->num == floor(j->num) && fabs(j->num) < 1e15) ilm_buf_printf(b, "%lld", (long long)j->num);
-        else ilm_buf_printf(b, "%.17g", j->num);
-        break;
-    case JSON_STR: ilm_json_buf_str(b, j->str, j->len); break;
-    case JSON_ARR:
-    case JSON_OBJ:
-        ilm_buf_puts(b, j->type == JSON_ARR ? "[" : "{");
-        for (size_t i = 0; i < j->len; i++) {
-            if (i) ilm_buf_puts(b, ",");
-            if (j->type == JSON_OBJ) {
-                ilm_json_buf_str(b, j->keys[i], strlen(j->keys[i]));
-                ilm_buf_puts(b, ":");
-            }
-            write_value(b, &j->items[i]);
-        }
-        ilm_buf_puts(b, j->type == JSON_ARR ? "]" : "}");
-        break;
+// Compact JSON text of a value (enum / const literals); gemma: in Gemma notation (strings
+// between quote markers, bare keys).
+static void write_value(ilm_buf *b, const ilm_json *j, bool gemma) {
+    if (!gemma || j->type == JSON_NULL || j->type == JSON_BOOL || j->type == JSON_NUM) {
+        ilm_json_buf_value(b, j);
+        return;
     }
+    if (j->type == JSON_STR) {
+        ilm_buf_putc(b, (char)VB_QUOTE);
+        ilm_buf_add(b, j->str, j->len);
+        ilm_buf_putc(b, (char)VB_QUOTE);
+        return;
+    }
+    ilm_buf_puts(b, j->type == JSON_ARR ? "[" : "{");
+    for (size_t i = 0; i < j->len; i++) {
+        if (i) ilm_buf_puts(b, ",");
+        if (j->type == JSON_OBJ) {
+            ilm_buf_puts(b, j->keys[i]);
+            ilm_buf_puts(b, ":");
+        }
+        write_value(b, &j->items[i], gemma);
+    }
+    ilm_buf_puts(b, j->type == JSON_ARR ? "]" : "}");
 }
 
 static int literal_of(schema *sc, const ilm_json *vals, size_t n, ilm_err *err) {
@@ -806,7 +925,7 @@ static int literal_of(schema *sc, const ilm_json *vals, size_t n, ilm_err *err) 
     if (n == 0) return ilm_fail(err, "JSON Schema: empty enum (no value can match)");
     for (size_t i = 0; i < n; i++) {
         ilm_buf b = {0};
-        write_value(&b, &vals[i]);
+        write_value(&b, &vals[i], sc->gemma);
         if (!b.p || b.len >= 65535) {
             free(b.p);
             return ilm_fail(err, "JSON Schema: enum/const value too long or out of memory");
@@ -821,6 +940,15 @@ static int literal_of(schema *sc, const ilm_json *vals, size_t n, ilm_err *err) 
 }
 
 static int compile(schema *sc, const ilm_json *j, int depth, ilm_err *err);
+
+// A property name the tool-call parser reads back as written (gen/toolcall.c: a bare key ends
+// at any of :,{}[]<" or a newline).
+static bool gemma_key_ok(const char *k) {
+    if (!*k || strlen(k) > 256) return false;
+    for (const char *p = k; *p; p++)
+        if (strchr(":,{}[]<\"\n\r\t ", *p) || (uint8_t)*p >= 0xF5) return false;
+    return true;
+}
 
 static int compile_type(schema *sc, const ilm_json *j, const char *type, int depth, ilm_err *err) {
     if (!strcmp(type, "string")) return NODE_STR;
@@ -883,7 +1011,11 @@ static int compile_type(schema *sc, const ilm_json *j, const char *type, int dep
             bool req = false;
             for (size_t k = 0; rq && k < rq->len; k++) req |= !strcmp(rq->items[k].str, pr->keys[i]);
             ilm_buf b = {0};
-            ilm_json_buf_str(&b, pr->keys[i], strlen(pr->keys[i]));
+            if (!sc->gemma) ilm_json_buf_str(&b, pr->keys[i], strlen(pr->keys[i]));
+            else if (!gemma_key_ok(pr->keys[i]))
+                return ilm_fail(err, "tool arguments: property name '%.60s' cannot be written bare in Gemma's notation",
+                                pr->keys[i]);
+            else ilm_buf_puts(&b, pr->keys[i]);
             if (!b.p || b.len >= 65535 || add_item(sc, b.p, b.len, vals[i], req)) {
                 free(b.p);
                 return ilm_fail(err, "JSON Schema: property name too long or out of memory");
@@ -963,8 +1095,10 @@ static void schema_free(schema *sc) {
     free(sc->alts);
 }
 
-static int schema_build(schema *sc, const char *schema_json, ilm_err *err) {
+// The nodes every schema starts with.
+static int schema_init(schema *sc, bool gemma, ilm_err *err) {
     memset(sc, 0, sizeof *sc);
+    sc->gemma = gemma;
     cnode fixed[NODE_FIXED] = {{N_ANY, 0, 0, 0, 0, 0}, {N_ANYOBJ, 0, 0, 0, 0, 0}, {N_ARR, 0, 0, NODE_ANY, 0, 65535},
                                {N_STR, 0, 0, 0, 0, 0}, {N_NUM, 0, 0, 0, 0, 0}, {N_LIT, 0, 0, 0, 0, 0}};
     for (int i = 0; i < NODE_FIXED; i++)
@@ -973,6 +1107,11 @@ static int schema_build(schema *sc, const char *schema_json, ilm_err *err) {
     int k = lit_node(sc, kw, 3);
     if (k < 0) return ilm_fail(err, "constraint: out of memory");
     sc->nodes[NODE_KEYWORD] = sc->nodes[k];
+    return 0;
+}
+
+static int schema_build(schema *sc, const char *schema_json, ilm_err *err) {
+    if (schema_init(sc, false, err)) return -1;
     if (!schema_json) {
         sc->root = NODE_ANYOBJ;
         return 0;
@@ -986,6 +1125,72 @@ static int schema_build(schema *sc, const char *schema_json, ilm_err *err) {
     return 0;
 }
 
+// A function name the tool-call parser accepts (gen/toolcall.h: [A-Za-z0-9_.:-]+).
+static bool tool_name_ok(const char *n) {
+    size_t len = strlen(n);
+    if (len == 0 || len > 64) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_key_char((uint8_t)n[i]) && n[i] != ':') return false;
+    return true;
+}
+
+// The tool-call grammar over the request's tools ([{"type":"function","function":{"name",
+// "parameters"}}]): the calls of the functions (only `only` when given), each function's
+// arguments compiled in Gemma notation from its parameters schema.
+static int tools_compile(schema *sc, const ilm_json *tools, const char *only, bool parallel, ilm_err *err) {
+    enum { MAX_TOOLS = 128 };
+    if (!tools || tools->type != JSON_ARR || tools->len == 0) return ilm_fail(err, "tools: expected a non-empty array");
+    if (tools->len > MAX_TOOLS) return ilm_fail(err, "tools: more than %d functions", MAX_TOOLS);
+    int32_t args[MAX_TOOLS];
+    const char *names[MAX_TOOLS];
+    int n = 0;
+    for (size_t i = 0; i < tools->len; i++) {
+        const ilm_json *t = &tools->items[i], *ty = ilm_json_get(t, "type"), *fn = ilm_json_get(t, "function");
+        const ilm_json *name = ilm_json_get(fn, "name"), *par = ilm_json_get(fn, "parameters");
+        if (ty && (ty->type != JSON_STR || strcmp(ty->str, "function")))
+            return ilm_fail(err, "tools[%zu]: only type \"function\" is supported", i);
+        if (!fn || fn->type != JSON_OBJ || !name || name->type != JSON_STR)
+            return ilm_fail(err, "tools[%zu]: expected function.name", i);
+        if (!tool_name_ok(name->str))
+            return ilm_fail(err, "tools[%zu]: function name '%.64s' is not [A-Za-z0-9_.:$-]{1,64}", i, name->str);
+        if (only && strcmp(only, name->str)) continue;
+        int32_t a = NODE_ANYOBJ;
+        if (par && par->type != JSON_NULL) {
+            if ((a = compile(sc, par, 0, err)) < 0) return ilm_fail_prefix(err, "tool '%.64s' parameters", name->str);
+            if (sc->nodes[a].kind != N_OBJ && sc->nodes[a].kind != N_ANYOBJ)
+                return ilm_fail(err, "tool '%.64s': parameters must be an object schema", name->str);
+        }
+        for (int k = 0; k < n; k++)
+            if (!strcmp(names[k], name->str)) return ilm_fail(err, "tools: function '%.64s' declared twice", name->str);
+        names[n] = name->str;
+        args[n++] = a;
+    }
+    if (n == 0) return ilm_fail(err, "tool_choice names '%.64s', which is not among the tools", only ? only : "");
+    cnode nd = {N_CALLS, sc->n_items, n, 0, 0, parallel ? 1u : 0u};
+    for (int k = 0; k < n; k++) {
+        ilm_buf b = {0};
+        ilm_buf_putc(&b, (char)VB_OPEN);
+        ilm_buf_printf(&b, "call:%s{", names[k]);
+        if (!b.p || add_item(sc, b.p, b.len, args[k], false)) {
+            free(b.p);
+            return ilm_fail(err, "constraint: out of memory");
+        }
+    }
+    int r = add_node(sc, nd);
+    return r < 0 ? ilm_fail(err, "constraint: too large") : r;
+}
+
+static int tools_build(schema *sc, const char *tools_json, const char *only, bool parallel, ilm_err *err) {
+    if (schema_init(sc, true, err)) return -1;
+    ilm_json *j = ilm_json_parse(tools_json, strlen(tools_json), err);
+    if (!j) return ilm_fail_prefix(err, "tools: ");
+    int r = tools_compile(sc, j, only, parallel, err);
+    ilm_json_free(j);
+    if (r < 0) return -1;
+    sc->root = r;
+    return 0;
+}
+
 int ilm_constraint_check_schema(const char *schema_json, ilm_err *err) {
     schema sc;
     int r = schema_build(&sc, schema_json, err);
@@ -993,13 +1198,16 @@ int ilm_constraint_check_schema(const char *schema_json, ilm_err *err) {
     return r;
 }
 
-ilm_constraint *ilm_constraint_new(const ilm_constraint_vocab *v, const char *schema_json, ilm_err *err) {
-    ilm_constraint *c = calloc(1, sizeof *c);
-    if (!c) {
-        ilm_fail(err, "constraint: out of memory");
-        return NULL;
-    }
-    if (schema_build(&c->sc, schema_json, err)) {
+int ilm_constraint_check_tools(const char *tools_json, const char *only_name, ilm_err *err) {
+    schema sc;
+    int r = tools_build(&sc, tools_json, only_name, false, err);
+    schema_free(&sc);
+    return r;
+}
+
+// Takes the compiled schema (built by the caller into c->sc) and the vocabulary.
+static ilm_constraint *con_finish(ilm_constraint *c, const ilm_constraint_vocab *v, int built, ilm_err *err) {
+    if (built) {
         ilm_constraint_free(c);
         return NULL;
     }
@@ -1011,6 +1219,30 @@ ilm_constraint *ilm_constraint_new(const ilm_constraint_vocab *v, const char *sc
     }
     ilm_constraint_reset(c);
     return c;
+}
+
+ilm_constraint *ilm_constraint_new(const ilm_constraint_vocab *v, const char *schema_json, ilm_err *err) {
+    ilm_constraint *c = calloc(1, sizeof *c);
+    if (!c) {
+        ilm_fail(err, "constraint: out of memory");
+        return NULL;
+    }
+    return con_finish(c, v, schema_build(&c->sc, schema_json, err), err);
+}
+
+ilm_constraint *ilm_constraint_new_tools(const ilm_constraint_vocab *v, const char *tools_json, const char *only_name,
+                                         bool parallel, ilm_err *err) {
+    for (int k = 0; v && k < 3; k++)
+        if (v->marker[k] < 0) {
+            ilm_fail(err, "the vocabulary has no %s token: tool calls cannot be constrained", MARKER_TEXT[k]);
+            return NULL;
+        }
+    ilm_constraint *c = calloc(1, sizeof *c);
+    if (!c) {
+        ilm_fail(err, "constraint: out of memory");
+        return NULL;
+    }
+    return con_finish(c, v, tools_build(&c->sc, tools_json, only_name, parallel, err), err);
 }
 
 ilm_constraint *ilm_constraint_new_json(const ilm_tokenizer *t, const char *schema_json, ilm_err *err) {

@@ -17,6 +17,16 @@
 // step, nesting at most ILM_CON_MAX_DEPTH, nothing after the top-level value but an
 // end-of-generation token.
 //
+// Tool calls (Gemma 4 notation, gen/toolcall.h): ilm_constraint_new_tools compiles the request's
+// tools into `<|tool_call>call:NAME{ARGS}<tool_call|>` — NAME one of the functions (or the one
+// tool_choice names), ARGS the function's `parameters` schema (the subset above, which must be
+// an object) written in the template's notation: keys bare, strings between `<|"|>` markers
+// taken verbatim (any UTF-8 text, newlines and tabs included, no other control bytes), numbers,
+// true / false / null, nested objects and arrays; with `parallel` several calls may follow one
+// another; then only an end-of-generation token. The three markers must be the vocabulary's
+// special tokens (spelling them with ordinary tokens is not allowed), and the call starts at once
+// (no leading whitespace, no thought channel). ilm_constraint_feed reads the markers' texts.
+//
 // The mask: tokens whose decoded bytes keep the text a valid prefix, found by walking a trie of
 // the vocabulary's pieces together with the automaton (shared prefixes stepped once, whole
 // subtrees pruned at the first bad byte). Inside a string the "plain" tokens (complete UTF-8
@@ -69,9 +79,15 @@ typedef struct ilm_constraint ilm_constraint;
 ilm_constraint *ilm_constraint_new(const ilm_constraint_vocab *v, const char *schema_json, ilm_err *err);
 // Convenience: builds (and owns) the vocabulary precomputation of t.
 ilm_constraint *ilm_constraint_new_json(const ilm_tokenizer *t, const char *schema_json, ilm_err *err);
+// tools_json: an OpenAI `tools` array; only_name: the one function allowed (NULL: any of them).
+// Errors name the tool and the construct (unsupported schema keyword, non-object parameters,
+// a name the parser could not read back, a missing marker token in the vocabulary).
+ilm_constraint *ilm_constraint_new_tools(const ilm_constraint_vocab *v, const char *tools_json, const char *only_name,
+                                         bool parallel, ilm_err *err);
 void ilm_constraint_free(ilm_constraint *c);
-// Checks a schema without a vocabulary (a server's 400 before generation).
+// Checks a schema (or a tool list) without a vocabulary (a server's 400 before generation).
 int ilm_constraint_check_schema(const char *schema_json, ilm_err *err);
+int ilm_constraint_check_tools(const char *tools_json, const char *only_name, ilm_err *err);
 // Back to the start (a new request with the same schema).
 void ilm_constraint_reset(ilm_constraint *c);
 

@@ -61,6 +61,10 @@ typedef struct {
     char *tools_json;
     int tool_choice;
     char *tool_choice_name;
+    // parallel_tool_calls (default true). With tool_choice required or a function, the reply
+    // is constrained to tool calls (one, or several in a row when parallel) whose arguments
+    // follow the function's parameters schema (gen/constrain.h: ilm_constraint_new_tools).
+    bool parallel_tool_calls;
 
     bool stream, include_usage;  // stream_options.include_usage
     int max_tokens;              // max_completion_tokens | max_tokens | n_predict; -1 = not given

@@ -246,30 +246,6 @@ static int render_template(const ilm_json *root, bool add_gen, bool thinking, bo
     return 0;
 }
 
-// A JSON value written back as compact JSON (the request's tools, kept as text).
-static void write_json(ilm_buf *b, const ilm_json *v) {
-    switch (v->type) {
-    case JSON_NULL: ilm_buf_puts(b, "null"); break;
-    case JSON_BOOL: ilm_buf_puts(b, v->num ? "true" : "false"); break;
-    case JSON_NUM:
-        if (v->num == floor(v->num) && fabs(v->num) < 1e15) ilm_buf_printf(b, "%.0f", v->num);
-        else ilm_buf_printf(b, "%.17g", v->num);
-        break;
-    case JSON_STR: ilm_json_buf_str(b, v->str, v->len); break;
-    default:
-        ilm_buf_putc(b, v->type == JSON_ARR ? '[' : '{');
-        for (size_t i = 0; i < v->len; i++) {
-            if (i) ilm_buf_putc(b, ',');
-            if (v->type == JSON_OBJ) {
-                ilm_json_buf_str(b, v->keys[i], strlen(v->keys[i]));
-                ilm_buf_putc(b, ':');
-            }
-            write_json(b, &v->items[i]);
-        }
-        ilm_buf_putc(b, v->type == JSON_ARR ? ']' : '}');
-    }
-}
-
 // tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name":NAME}}.
 static int read_tool_choice(const ilm_json *root, ilm_api_request *r, ilm_api_error *e) {
     const ilm_json *tc = ilm_json_get(root, "tool_choice");
@@ -310,12 +286,27 @@ static int render_chat(const ilm_json *root, ilm_api_request *r, ilm_api_error *
     const ilm_json *tools = ilm_json_get(root, "tools");
     if (!absent(tools) && tools->len) {
         ilm_buf b = {0};
-        write_json(&b, tools);
+        ilm_json_buf_value(&b, tools);
         if (b.oom) {
             ilm_buf_free(&b);
             return OOM(e);
         }
         r->tools_json = b.p;
+    }
+    // parallel_tool_calls (default true): several calls in one reply
+    const ilm_json *par = ilm_json_get(root, "parallel_tool_calls");
+    r->parallel_tool_calls = true;
+    if (!absent(par)) {
+        if (par->type != JSON_BOOL) return BAD(e, "parallel_tool_calls", "parallel_tool_calls must be a boolean");
+        r->parallel_tool_calls = par->num != 0;
+    }
+    // required / a named function: the output is constrained to calls whose arguments follow
+    // the declared parameters (gen/constrain.h), so the declarations must compile
+    if (r->tool_choice == ILM_API_TOOL_REQUIRED || r->tool_choice == ILM_API_TOOL_FUNCTION) {
+        if (!r->tools_json) return BAD(e, "tool_choice", "tool_choice \"required\" needs a non-empty tools array");
+        ilm_err err;
+        if (ilm_constraint_check_tools(r->tools_json, r->tool_choice_name, &err))
+            return BAD(e, "tools", "%.300s", err.msg);
     }
     return 0;
 }
@@ -329,6 +320,9 @@ static int read_response_format(const ilm_json *root, ilm_api_request *r, ilm_ap
     if (rf->type != JSON_OBJ || !type || type->type != JSON_STR)
         return BAD(e, "response_format", "response_format must be an object with a string \"type\"");
     if (!strcmp(type->str, "text")) return 0;
+    if (r->tool_choice == ILM_API_TOOL_REQUIRED || r->tool_choice == ILM_API_TOOL_FUNCTION)
+        return BAD(e, "response_format", "response_format %.40s cannot be combined with tool_choice %s (the reply is "
+                   "a tool call)", type->str, r->tool_choice == ILM_API_TOOL_REQUIRED ? "\"required\"" : "function");
     if (!strcmp(type->str, "json_object")) {
         r->response_format = ILM_API_FORMAT_JSON_OBJECT;
         return 0;
@@ -340,7 +334,7 @@ static int read_response_format(const ilm_json *root, ilm_api_request *r, ilm_ap
     if (!schema || schema->type != JSON_OBJ)
         return BAD(e, "response_format.json_schema.schema", "response_format.json_schema.schema must be an object");
     ilm_buf b = {0};
-    write_json(&b, schema);
+    ilm_json_buf_value(&b, schema);
     if (b.oom) {
         ilm_buf_free(&b);
         return OOM(e);

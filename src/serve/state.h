@@ -30,7 +30,7 @@ typedef struct ilm_sreq {
     ilm_sampler sampler;
     bool sampler_ok;
     ilm_stop *stop;
-    ilm_constraint *constraint; // response_format (NULL: free text)
+    ilm_constraint *constraint; // response_format or tool_choice required/function (NULL: free text)
     ilm_detok *detok;
     ilm_buf piece;              // scratch: the text a token released
     ilm_outsplit *split;        // chat: content / reasoning / tool calls (NULL: completion)
@@ -86,7 +86,7 @@ typedef struct {
     ilm_tokenizer *tok;
     ilm_sched *sched;
     int n_ctx_slot;
-    ilm_constraint_vocab *cvocab; // generation thread: built at the first response_format request
+    ilm_constraint_vocab *cvocab; // generation thread: built at the first constrained request
     bool wake_pending;          // generation thread only: new output this step (one wake per step)
 } ilm_server;
 

@@ -181,6 +181,13 @@ static int start(ilm_server *S, ilm_sreq *r, ilm_err *err) {
         const char *schema = a->response_format == ILM_API_FORMAT_JSON_SCHEMA ? a->json_schema : NULL;
         if (!(r->constraint = ilm_constraint_new(S->cvocab, schema, err))) return -1;
         r->sampler.constraint = r->constraint;
+    } else if (a->tool_choice == ILM_API_TOOL_REQUIRED || a->tool_choice == ILM_API_TOOL_FUNCTION) {
+        // the reply is tool calls: <|tool_call>call:NAME{args per the schema}<tool_call|>
+        if (!S->cvocab && !(S->cvocab = ilm_constraint_vocab_new(S->tok, err))) return -1;
+        if (!(r->constraint = ilm_constraint_new_tools(S->cvocab, a->tools_json, a->tool_choice_name,
+                                                       a->parallel_tool_calls, err)))
+            return -1;
+        r->sampler.constraint = r->constraint;
     }
     if (ilm_stop_new(&r->stop, (const char *const *)a->stop, a->n_stop, err)) return -1;
     if (!(r->detok = ilm_detok_new(S->tok, false, err))) return -1;
