@@ -107,7 +107,7 @@ FUZZ_json = tests/fuzz_json.c src/format/json.c src/base/buf.c src/base/util.c
 .SECONDEXPANSION:
 build/fuzz/fuzz_%: $$(FUZZ_$$*) $$(wildcard src/*/*.h simd/*.h)
 	@mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $(FUZZ_$*)
+	clang $(FUZZ_CFLAGS) -o $@ $(FUZZ_$*) -lm
 
 fuzz-build: $(FUZZ_BIN)
 
