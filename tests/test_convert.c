@@ -134,7 +134,8 @@ static float *read_floats(const char *path, size_t *n) {
 TEST(convert_w4a16_to_q4_0_logits) {
     if (!have_fixture("hf/checkpoints/dense-w4a16-hf")) return;
     ilm_err err;
-    const char *out = t_tmp("conv-w4a16.gguf");
+    char out[512];  // t_tmp's buffers rotate
+    snprintf(out, sizeof out, "%s", t_tmp("conv-w4a16.gguf"));
     CHECK_MSG(convert(t_fixture("hf/checkpoints/dense-w4a16-hf"), out, -1, 0, &err) == 0, "%s", err.msg);
     ilm_gguf *g;
     if (ilm_gguf_open(&g, out, &err) == 0) {
@@ -171,6 +172,18 @@ TEST(convert_w4a16_to_q4_0_logits) {
         }
         CHECK_MSG(worst <= 5e-3, "prompt %zu: max |logit diff| %g > 5e-3", p, worst);
         free(got);
+    }
+    // -m HF_DIR: converted in memory, the same logits as from the file
+    if (prompts && prompts->len) {
+        const ilm_json *ids = ilm_json_get(&prompts->items[0], "ids");
+        char cmd[4096], list[2048] = "";
+        for (size_t i = 0; i < ids->len; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? "," : "", (int)ids->items[i].num);
+        snprintf(cmd, sizeof cmd, "%s logits -m %s --act f32 --kv-type f32 -o %s --tokens %s && %s logits -m %s --act f32 "
+                 "--kv-type f32 -o %s --tokens %s && cmp -s %s %s", t_bin(), out, t_tmp("w4a16-file.f32"), list, t_bin(),
+                 t_fixture("hf/checkpoints/dense-w4a16-hf"), t_tmp("w4a16-dir.f32"), list, t_tmp("w4a16-file.f32"),
+                 t_tmp("w4a16-dir.f32"));
+        CHECK_EQ(t_run(cmd, NULL), 0);
     }
     free(all);
     ilm_json_free(ref);
