@@ -4,7 +4,7 @@
 #   make check      tests under ASan + UBSan
 #   make tsan       thread-pool tests under TSan
 #   make cross-arm  aarch64 build (gcc-aarch64-linux-gnu);  make test-arm: tests under qemu
-#   make fuzz       libFuzzer targets (clang): builds gguf/http/json, runs gguf; make fuzz-run: all
+#   make fuzz       libFuzzer targets (clang): builds gguf/http/json/safetensors, runs gguf; make fuzz-run: all
 #   make demo       run the bundled pycoder model
 #   make golden-compare REF=rev   every logits/greedy/speculative hash on the fixtures equal to
 #                   a build of git revision REF (for behaviour-preserving changes)
@@ -93,16 +93,18 @@ test-arm: cross-arm
 	  qemu-aarch64-static -cpu cortex-a72 build/arm64/tests/run $(or $(T),kernels)
 
 # Each fuzz target links only what it tests: the GGUF reader (gguf.c + util.c, no writer), the
-# HTTP parser (http.c + buf.c), the JSON reader/writer (json.c + buf.c + util.c).
-#   make fuzz        builds all three, runs fuzz_gguf for FUZZ_SECONDS (corpus build/fuzz-corpus)
+# HTTP parser (http.c + buf.c), the JSON reader/writer (json.c + buf.c + util.c), the safetensors
+# reader (safetensors.c + json.c + buf.c + util.c).
+#   make fuzz        builds all four, runs fuzz_gguf for FUZZ_SECONDS (corpus build/fuzz-corpus)
 #   make fuzz-run    runs each for FUZZ_SECONDS, one after another (new inputs in
-#                    build/fuzz-corpus[-http|-json], seeds from tests/data/fuzz/http|json)
+#                    build/fuzz-corpus[-http|-json|-st], seeds from tests/data/fuzz/http|json|st)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_BIN = build/fuzz/fuzz_gguf build/fuzz/fuzz_http build/fuzz/fuzz_json
+FUZZ_BIN = build/fuzz/fuzz_gguf build/fuzz/fuzz_http build/fuzz/fuzz_json build/fuzz/fuzz_safetensors
 FUZZ_gguf = tests/fuzz_gguf.c src/format/gguf.c src/base/util.c simd/types.c
 FUZZ_http = tests/fuzz_http.c src/serve/http.c src/base/buf.c
 FUZZ_json = tests/fuzz_json.c src/format/json.c src/base/buf.c src/base/util.c
+FUZZ_safetensors = tests/fuzz_safetensors.c src/format/safetensors.c src/format/json.c src/base/buf.c src/base/util.c
 
 .SECONDEXPANSION:
 build/fuzz/fuzz_%: $$(FUZZ_$$*) $$(wildcard src/*/*.h simd/*.h)
@@ -116,10 +118,11 @@ fuzz: fuzz-build
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 
 fuzz-run: fuzz-build
-	@mkdir -p build/fuzz-corpus build/fuzz-corpus-http build/fuzz-corpus-json
+	@mkdir -p build/fuzz-corpus build/fuzz-corpus-http build/fuzz-corpus-json build/fuzz-corpus-st
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz-corpus
 	build/fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-http tests/data/fuzz/http
 	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz-corpus-json tests/data/fuzz/json
+	build/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz-corpus-st tests/data/fuzz/st
 
 demo: ironlm
 	./ironlm run -m models/pycoder-q8_0.gguf --draft models/pycoder-mtp-q8_0.gguf -f models/demo-prompt.txt -n 96 --temp 0

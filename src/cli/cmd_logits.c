@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "gen/engine.h"
+#include "tools/convert.h"
 
 int ilm_cmd_logits(int argc, char **argv) {
     ilm_engine_opts eo;
@@ -39,9 +41,18 @@ int ilm_cmd_logits(int argc, char **argv) {
     }
     if (!eo.n_ctx) eo.n_ctx = n;
     ilm_engine e;
-    if (ilm_engine_open(&e, &eo, &err)) {
+    // -m HF_DIR: converted into a memfd, loaded as /proc/self/fd/N (the mapping outlives the fd)
+    char mpath[4096];
+    int mfd, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &err);
+    if (!orc) {
+        eo.model = mpath;
+        orc = ilm_engine_open(&e, &eo, &err);
+    }
+    if (mfd >= 0) close(mfd);
+    if (orc) {
         free(ids);
-        goto bad;
+        fprintf(stderr, "ironlm: error: %s\n", err.msg);
+        return 1;
     }
     const int V = e.model->n_vocab;
     float *logits = malloc(sizeof(float) * (size_t)n * (size_t)V);

@@ -15,6 +15,7 @@
 #include "gen/scheduler.h"
 #include "gen/stop.h"
 #include "gen/tokenizer.h"
+#include "tools/convert.h"
 
 typedef struct {
     bool ids;               // print ids instead of text
@@ -167,7 +168,20 @@ int ilm_cmd_run(int argc, char **argv) {
     size_t text_len = 0;
     printer pr = {.ids = ids_out, .out = stdout};
     bool sampler_ok = false;
-    if (ilm_engine_open(&e, &eo, &err)) goto fail_early;
+    // -m / --draft HF_DIR: converted into a memfd, loaded as /proc/self/fd/N
+    char mpath[4096], dpath[4096];
+    int mfd = -1, dfd = -1, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &err);
+    if (!orc && draft_path) orc = ilm_convert_resolve_model(draft_path, dpath, sizeof dpath, &dfd, &err);
+    if (!orc) {
+        eo.model = mpath;
+        if (draft_path) draft_path = dpath;
+        orc = ilm_engine_open(&e, &eo, &err);
+    }
+    if (mfd >= 0) close(mfd);
+    if (orc) {
+        if (dfd >= 0) close(dfd);
+        goto fail_early;
+    }
     if (ilm_tokenizer_load(&tk, e.model->gguf, &err)) goto fail;
     if (ilm_sampler_init(&s, &sp, &err)) goto fail;
     sampler_ok = true;
@@ -181,7 +195,9 @@ int ilm_cmd_run(int argc, char **argv) {
         s.constraint = con;
     }
     if (draft_path) {
-        if (ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act_f32, &err)) goto fail;
+        int drc = ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act_f32, &err);
+        if (dfd >= 0) close(dfd);
+        if (drc) goto fail;
         fprintf(stderr, "ironlm: %s; draft-max %ld, p-min %.2f%s\n", ilm_drafter_describe(d), draft_max, (double)p_min,
                 autotune ? ", autotune" : "");
     }

@@ -17,4 +17,5 @@ int ilm_cmd_inspect(int argc, char **argv);     // cmd_inspect.c
 int ilm_cmd_strip(int argc, char **argv);       // cmd_strip.c
 int ilm_cmd_quantize(int argc, char **argv);    // cmd_quantize.c
 int ilm_cmd_synth(int argc, char **argv);       // cmd_synth.c
+int ilm_cmd_convert(int argc, char **argv);     // cmd_convert.c: HF checkpoint -> GGUF
 int ilm_cmd_loadtest(int argc, char **argv);    // cmd_loadtest.c

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"inspect", ilm_cmd_inspect, "GGUF metadata and tensor table (--json, --full)"},
     {"strip", ilm_cmd_strip, "rewrite a GGUF without chosen metadata keys (default: imatrix path leaks)"},
     {"quantize", ilm_cmd_quantize, "F32/F16/BF16 -> Q8_0/Q4_0, bit-exact with ggml"},
+    {"convert", ilm_cmd_convert, "Hugging Face checkpoint (safetensors: Gemma 4, MTP drafter, W4A16) -> GGUF"},
     {"synth", ilm_cmd_synth, "write a random-weight GGUF with the exact shapes of a Gemma 4 variant"},
     {"loadtest", ilm_cmd_loadtest, "concurrent streaming requests against an OpenAI-compatible server: TTFT, ITL, t/s"},
 };

@@ -28,6 +28,7 @@ struct ilm_gguf_writer {
     char *path, *tmp_path;
     size_t cur_tensor, cur_written;  // streaming position
     uint64_t data_start;
+    bool to_fd;             // ilm_gguf_writer_begin_fd: no temp file, no rename
 };
 
 ilm_gguf_writer *ilm_gguf_writer_new(ilm_err *err) {
@@ -175,6 +176,8 @@ static int wr_zeros(ilm_gguf_writer *w, size_t n, ilm_err *err) {
     return 0;
 }
 
+static int write_header(ilm_gguf_writer *w, ilm_err *err);
+
 int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err) {
     size_t n = strlen(path) + 32;
     w->path = strdup(path);
@@ -188,6 +191,22 @@ int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err) {
         w->tmp_path = NULL;
         return ilm_fail(err, "%s: cannot create (%s)", path, strerror(e));
     }
+    return write_header(w, err);
+}
+
+int ilm_gguf_writer_begin_fd(ilm_gguf_writer *w, int fd, const char *name, ilm_err *err) {
+    if (!(w->path = strdup(name))) return ilm_fail(err, "out of memory");
+    int d = dup(fd);
+    if (d < 0 || !(w->f = fdopen(d, "wb"))) {
+        int e = errno;
+        if (d >= 0) close(d);
+        return ilm_fail(err, "%s: cannot write (%s)", name, strerror(e));
+    }
+    w->to_fd = true;
+    return write_header(w, err);
+}
+
+static int write_header(ilm_gguf_writer *w, ilm_err *err) {
     uint32_t hdr[2] = {GGUF_MAGIC, 3};
     uint64_t counts[2] = {w->n_tensors, w->n_kv};
     if (wr(w, hdr, 8, err) || wr(w, counts, 16, err) || wr(w, w->meta, w->meta_len, err)) return -1;
@@ -236,6 +255,11 @@ int ilm_gguf_writer_finish(ilm_gguf_writer *w, ilm_err *err) {
     if (w->cur_tensor != w->n_tensors)
         return ilm_fail(err, "%s: tensor data incomplete (%zu of %zu tensors written)", w->path, w->cur_tensor,
                         w->n_tensors);
+    if (w->to_fd) {
+        int rc = fclose(w->f);
+        w->f = NULL;
+        return rc ? ilm_fail(err, "%s: write failed (%s)", w->path, strerror(errno)) : 0;
+    }
     if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
         return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
     int rc = fclose(w->f);

@@ -36,5 +36,9 @@ int ilm_gguf_writer_add_tensor(ilm_gguf_writer *w, const char *name, int type, i
 // Total bytes the finished file will have (valid after all tensors are added).
 uint64_t ilm_gguf_writer_file_size(const ilm_gguf_writer *w);
 int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err);
+// The same into an open descriptor (a memfd): writes at its current position, no temp file and
+// no rename; ilm_gguf_writer_finish flushes and closes only the writer's own duplicate of fd.
+// `name` is used in messages.
+int ilm_gguf_writer_begin_fd(ilm_gguf_writer *w, int fd, const char *name, ilm_err *err);
 int ilm_gguf_writer_data(ilm_gguf_writer *w, const void *data, size_t bytes, ilm_err *err);
 int ilm_gguf_writer_finish(ilm_gguf_writer *w, ilm_err *err);
