@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "gen/tokenizer.h"
 #include "tools/bench.h"
+#include "tools/convert.h"
 #include "tools/bench_kernels.h"
 
 // The default speculative prompt: prompt 0 of the pycoder/pyc80m references (Python code,
@@ -218,7 +219,7 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
         ilm_bench_costs *c = &S->costs[S->n_costs];
         if (ilm_bench_measure_costs(&e, d, prompt, n_prompt, n_max, c, err)) goto done;
         snprintf(S->costs_label[S->n_costs], sizeof S->costs_label[0], "%s + %s, %d threads", me->name,
-                 strrchr(o->draft, '/') ? strrchr(o->draft, '/') + 1 : o->draft, n_threads);
+                 strrchr(o->draft_name, '/') ? strrchr(o->draft_name, '/') + 1 : o->draft_name, n_threads);
         for (int i = 0; i < S->n_rows; i++)
             if (S->rows[i].model == mi && S->rows[i].n_threads == n_threads && S->rows[i].t.kind == T_SPEC)
                 S->rows[i].costs = c;
@@ -255,7 +256,8 @@ int ilm_cmd_bench(int argc, char **argv) {
     bench_state S;
     memset(&S, 0, sizeof S);
     test_spec *tests = NULL;
-    int n_tests = 0, rc = 1;
+    int n_tests = 0, rc = 1, draft_fd = -1;
+    char draft_path[4096];
     ilm_err err;
     int pr = ilm_benchcli_parse(&o, argc, argv, &err);
     if (pr) {
@@ -268,10 +270,20 @@ int ilm_cmd_bench(int argc, char **argv) {
     S.models = ilm_calloc((size_t)o.n_models, sizeof *S.models, &err);
     if (!S.models) goto fail;
     S.n_models = o.n_models;
+    for (int m = 0; m < o.n_models; m++) S.models[m].fd = -1;
+    // an HF checkpoint directory (-m or --draft) is converted once into a memfd
     for (int m = 0; m < o.n_models; m++) {
-        S.models[m].path = o.models[m];
+        if (ilm_convert_resolve_model(o.models[m], S.models[m].resolved, sizeof S.models[m].resolved, &S.models[m].fd,
+                                      &err))
+            goto fail;
+        S.models[m].path = S.models[m].resolved;
         const char *slash = strrchr(o.models[m], '/');
-        S.models[m].name = slash ? slash + 1 : o.models[m];
+        S.models[m].name = slash && slash[1] ? slash + 1 : o.models[m];
+    }
+    o.draft_name = o.draft;
+    if (o.draft) {
+        if (ilm_convert_resolve_model(o.draft, draft_path, sizeof draft_path, &draft_fd, &err)) goto fail;
+        o.draft = draft_path;
     }
     const bool tty = isatty(STDERR_FILENO);
     S.load_start = load_average();
@@ -287,6 +299,9 @@ fail:
     fprintf(stderr, "ironlm: error: %s\n", err.msg);
 out:
     for (int i = 0; i < S.n_rows; i++) free(S.rows[i].ts);
+    for (int m = 0; S.models && m < S.n_models; m++)
+        if (S.models[m].fd >= 0) close(S.models[m].fd);
+    if (draft_fd >= 0) close(draft_fd);
     free(S.rows);
     free(S.models);
     free(tests);

@@ -41,7 +41,9 @@ typedef struct {
 
 // A model on the command line and what the table says about it.
 typedef struct {
-    const char *path, *name;
+    const char *path, *name;  // path: what the engine opens (a memfd path for an HF directory)
+    char resolved[4096];
+    int fd;                   // the memfd of a converted HF directory, else -1
     ilm_bench_model_info info;
     char kernels[32];
 } model_entry;
@@ -59,6 +61,7 @@ typedef struct {
     int reps, out;
     double read_bw;             // --read-bw: given bandwidth (GB/s), no probe
     const char *draft, *prompt_file;
+    const char *draft_name;  // --draft as given (draft may be a memfd path)
 } bench_opts;
 
 // What a run has measured: the rows, the models, the read bandwidth per thread count and the

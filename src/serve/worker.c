@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "serve/state.h"
+#include "tools/convert.h"
 
 void ilm_serve_wake_io(ilm_server *S) {
     uint64_t one = 1;
@@ -273,12 +274,23 @@ static int load(ilm_server *S, ilm_err *err) {
     eo.n_ctx = S->opt.n_ctx_total ? S->opt.n_ctx_total / S->opt.n_parallel : 4096;
     if (eo.n_ctx < 16) return ilm_fail(err, "-c %d split over %d slots leaves %d positions each (16 at least)",
                                        S->opt.n_ctx_total, S->opt.n_parallel, eo.n_ctx);
-    if (ilm_engine_open(&S->engine, &eo, err)) return -1;
+    // -m / --draft HF_DIR: converted into a memfd and opened as /proc/self/fd/N (the mapping
+    // outlives the descriptor)
+    char mpath[4096], dpath[4096];
+    int mfd, dfd = -1;
+    if (ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, err)) return -1;
+    eo.model = mpath;
+    int orc = ilm_engine_open(&S->engine, &eo, err);
+    if (mfd >= 0) close(mfd);
+    if (orc) return -1;
     S->engine_open = true;
     S->n_ctx_slot = S->engine.n_ctx;
     if (ilm_tokenizer_load(&S->tok, S->engine.model->gguf, err)) return -1;
     if (S->opt.draft) {
-        if (ilm_drafter_load(&S->drafter, S->opt.draft, S->engine.model, S->engine.pool, eo.act_f32, err)) return -1;
+        if (ilm_convert_resolve_model(S->opt.draft, dpath, sizeof dpath, &dfd, err)) return -1;
+        int drc = ilm_drafter_load(&S->drafter, dpath, S->engine.model, S->engine.pool, eo.act_f32, err);
+        if (dfd >= 0) close(dfd);
+        if (drc) return -1;
         if (S->opt.verbose)
             fprintf(stderr, "ironlm: %s; draft-max %d, p-min %.2f%s, on every slot\n", ilm_drafter_describe(S->drafter),
                     S->opt.draft_max, (double)S->opt.draft_p_min, S->opt.autotune ? ", autotune" : "");

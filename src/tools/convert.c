@@ -248,15 +248,7 @@ static int convert(const ilm_convert_opts *o, const char *out, int fd, ilm_err *
     cv_meta m = {.name = name, .size_label = label, .ftype = file_type(o, c, t, n), .layout = o->drafter_layout,
                  .centroids = centroids};
     if (!(w = ilm_gguf_writer_new(err)) || cv_write_keys(w, c, &m, err)) goto done;
-    ilm_err terr;
-    if (ilm_convert_tokenizer(w, o->hf_dir, &terr)) {
-        if (!strstr(terr.msg, "not built yet")) {
-            *err = terr;
-            goto done;
-        }
-        // until the tokenizer conversion is merged: the file has no tokenizer keys
-        if (o->progress) fprintf(stderr, "convert: note: %s; no tokenizer keys written\n", terr.msg);
-    }
+    if (ilm_convert_tokenizer(w, o->hf_dir, err)) goto done;
     if (ilm_gguf_writer_add_u32(w, "general.quantization_version", 2, err)) goto done;
 
     int64_t max_K = 1;
