@@ -119,7 +119,7 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
     progress(tty, "bench: measuring read bandwidth (%d threads)", n_threads);
     const double bw = bandwidth_for(S, n_threads, o->read_bw, o->out != OUT_MD);
     if (o->draft) {
-        if (ilm_drafter_load(&d, o->draft, e.model, e.pool, eo.act_f32, err)) goto done;
+        if (ilm_drafter_load(&d, o->draft, e.model, e.pool, eo.act, err)) goto done;
     }
     // Tests run in groups: each plain test alone; the speculative tests of one -n value
     // together, their repetitions interleaved (dm0, dm1, ..., dm0, dm1, ...) so that a

@@ -271,7 +271,7 @@ static int load(ilm_server *S, ilm_err *err) {
     S->n_ctx_slot = S->engine.n_ctx;
     if (ilm_tokenizer_load(&S->tok, S->engine.model->gguf, err)) return -1;
     if (S->opt.draft) {
-        if (ilm_drafter_load(&S->drafter, S->opt.draft, S->engine.model, S->engine.pool, eo.act_f32, err)) return -1;
+        if (ilm_drafter_load(&S->drafter, S->opt.draft, S->engine.model, S->engine.pool, eo.act, err)) return -1;
         if (S->opt.verbose)
             fprintf(stderr, "ironlm: %s; draft-max %d, p-min %.2f%s, on every slot\n", ilm_drafter_describe(S->drafter),
                     S->opt.draft_max, (double)S->opt.draft_p_min, S->opt.autotune ? ", autotune" : "");
