@@ -586,6 +586,42 @@ void ilm_avx2_dequant_row(int type, const void *src, float *y, int K) {
     }
 }
 
+// ---- machine probes ---------------------------------------------------------------------
+
+static uint64_t avx2_read_sum(const void *p, size_t bytes, size_t prefetch) {
+    const char *c = p;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < bytes; i += 128) {
+        if (prefetch) _mm_prefetch(c + i + prefetch, _MM_HINT_T0), _mm_prefetch(c + i + prefetch + 64, _MM_HINT_T0);
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(c + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(c + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256((const __m256i *)(c + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(c + i + 96)));
+    }
+    uint64_t t[4];
+    _mm256_storeu_si256((__m256i *)t, _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+    return t[0] + t[1] + t[2] + t[3];
+}
+
+// The mm_q8 dot (VPMADDUBSW + VPMADDWD + VPADDD), 8 independent accumulators.
+static double avx2_int8_dot_loop(long iters) {
+    __m256i acc[8], a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(2);
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_set1_epi32(k);
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+    }
+    __m256i s = acc[0];
+    for (int k = 1; k < 8; k++) s = _mm256_add_epi32(s, acc[k]);
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, s);
+    volatile int32_t sink = t[0] + t[7];
+    (void)sink;
+    return (double)iters * 8 * 32;
+}
+
 const ilm_kernels ilm_kernels_avx2 = {
     .name = "avx2",
     .interleave = ROWS,
@@ -605,4 +641,6 @@ const ilm_kernels ilm_kernels_avx2 = {
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
     .dequant_row = ilm_avx2_dequant_row,
+    .read_sum = avx2_read_sum,
+    .int8_dot_loop = avx2_int8_dot_loop,
 };

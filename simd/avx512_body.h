@@ -593,6 +593,53 @@ static void avx512_attn_values(const float *p, const void *v, int kv_type, size_
     }
 }
 
+// ---- machine probes ---------------------------------------------------------------------
+
+static uint64_t avx512_read_sum(const void *p, size_t bytes, size_t prefetch) {
+    const char *c = p;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    if (prefetch) {
+        for (size_t i = 0; i < bytes; i += 256) {
+            for (int l = 0; l < 256; l += 64) _mm_prefetch(c + i + prefetch + l, _MM_HINT_T0);
+            a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+            a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(c + i + 64)));
+            a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(c + i + 128)));
+            a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(c + i + 192)));
+        }
+    } else {
+        for (size_t i = 0; i < bytes; i += 256) {
+            a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+            a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(c + i + 64)));
+            a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(c + i + 128)));
+            a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(c + i + 192)));
+        }
+    }
+    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+}
+
+// 10 independent accumulators (latency x ports of VPDPBUSD on current cores); the operands
+// pass through an empty asm each iteration so nothing is hoisted or folded.
+static double avx512_int8_dot_loop(long iters) {
+    __m512i acc[10], a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    for (int k = 0; k < 10; k++) acc[k] = _mm512_set1_epi32(k);
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+#pragma GCC unroll 10
+        for (int k = 0; k < 10; k++) {
+#if AVX512_VNNI
+            acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
+#else
+            acc[k] = _mm512_add_epi32(acc[k], _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)));
+#endif
+        }
+    }
+    __m512i s = acc[0];
+    for (int k = 1; k < 10; k++) s = _mm512_add_epi32(s, acc[k]);
+    volatile int sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return (double)iters * 10 * 64;
+}
+
 const ilm_kernels AVX512_SET = {
     .name = AVX512_NAME,
     .interleave = ROWS,
@@ -615,4 +662,6 @@ const ilm_kernels AVX512_SET = {
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
     .dequant_row = ilm_avx2_dequant_row,
+    .read_sum = avx512_read_sum,
+    .int8_dot_loop = avx512_int8_dot_loop,
 };

@@ -113,6 +113,16 @@ typedef struct ilm_kernels {
     void (*f16_to_f32)(const uint16_t *x, float *y, int n);
     // Dequantize one GGUF-layout row (any type) to f32.
     void (*dequant_row)(int type, const void *src, float *y, int K);
+
+    // --- machine probes (`ironlm bench`'s roofline) -------------------------------------
+    // Reads `bytes` (a multiple of 256) from p with the set's widest loads, 4 independent
+    // sums, software prefetch `prefetch` bytes ahead (0: none); returns the sum (keeps the
+    // loads alive). NULL: bench uses its portable 16-byte loop.
+    uint64_t (*read_sum)(const void *p, size_t bytes, size_t prefetch);
+    // A tight loop of `iters` x independent int8 dot-product instructions — the ones mm_q8
+    // uses (VPDPBUSD; VPMADDUBSW + VPMADDWD) at the set's width; returns the int8
+    // multiply-adds done. NULL: no int8 peak for this set.
+    double (*int8_dot_loop)(long iters);
 } ilm_kernels;
 
 // The dispatch table, filled once by ilm_kernels_init(); the only global mutable state.
