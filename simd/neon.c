@@ -127,10 +127,14 @@ ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
         for (int t = 0; t < nc; t++) acc[i][t] = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
         float32x4_t s[2][ILM_TILE_COLS];
+        for (int i = 0; i < ng; i++)
+            for (int t = 0; t < nc; t++) s[i][t] = vdupq_n_f32(0.0f);  // set below; quiets gcc
         const float *xb = x + (size_t)b * ILM_QK;
         for (int p = 0; p < nparts; p++) {
             const int h = p / 4, e = p % 4;
             float32x4_t part[2][ILM_TILE_COLS];
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++) part[i][t] = vdupq_n_f32(0.0f);
             for (int c = 0; c < nchunks; c++) {
                 float32x4_t w[2];
                 for (int i = 0; i < ng; i++) {
