@@ -265,6 +265,7 @@ typedef struct {
     int n_mats, use_q8, n;
     const float *x;
     const ilm_q8a *xq;
+    const void *xa;        // mm_fa: x or its bf16 rows
     float *y;              // per thread: rows x n each, so threads never share a cache line
     size_t y_stride;
 } mm_job;
@@ -277,23 +278,25 @@ static void mm_job_run(void *ctx, int ith, int nth) {
     float *y = j->y + (size_t)ith * j->y_stride;
     const int ldy = j->mats[0].rows;
     for (int m = 0; m < j->n_mats; m++) {
-        if (j->use_q8) j->set->mm_q8(&j->mats[m], r0, r1, j->xq, j->n, y, ldy);
+        if (j->use_q8 == 1) j->set->mm_q8(&j->mats[m], r0, r1, j->xq, j->n, y, ldy);
+        else if (j->use_q8 == 2) j->set->mm_fa(&j->mats[m], r0, r1, j->xa, j->n, y, ldy);
         else j->set->mm_f32(&j->mats[m], r0, r1, j->x, j->n, y, ldy);
     }
 }
 
 typedef struct {
     const char *label;
-    int type, use_q8;
+    int type, use_q8;   // 1: mm_q8, 2: mm_fa (--act bf16), 0: mm_f32
 } kernel_kind;
 
 static const kernel_kind kinds[] = {
     {"q4_0 x q8", ILM_TYPE_Q4_0, 1},   {"q8_0 x q8", ILM_TYPE_Q8_0, 1},
     {"q4_0 x f32", ILM_TYPE_Q4_0, 0},  {"q8_0 x f32", ILM_TYPE_Q8_0, 0},
     {"f16 x f32", ILM_TYPE_F16, 0},    {"bf16 x f32", ILM_TYPE_BF16, 0},
-    {"f32 x f32", ILM_TYPE_F32, 0},
+    {"f32 x f32", ILM_TYPE_F32, 0},    {"q4_0 x fa", ILM_TYPE_Q4_0, 2},
+    {"q8_0 x fa", ILM_TYPE_Q8_0, 2},
 };
-static const char *const kind_names[] = {"q4_0", "q8_0", "q4_0f", "q8_0f", "f16", "bf16", "f32"};
+static const char *const kind_names[] = {"q4_0", "q8_0", "q4_0f", "q8_0f", "f16", "bf16", "f32", "q4_0a", "q8_0a"};
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
 static void *random_gguf(int type, int rows, int K) {
@@ -355,6 +358,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
     for (int k = 0; k < o->n_ns; k++) nmax = o->ns[k] > nmax ? o->ns[k] : nmax;
     float *x = malloc((size_t)nmax * o->cols * sizeof(float));
     ilm_q8a *xq = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_q8a));
+    ilm_bf16a *xb = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_bf16a));
     float *y = malloc((size_t)o->rows * nmax * sizeof(float) * o->n_threads);  // a slice per thread
     uint64_t s = 7;
     for (size_t i = 0; i < (size_t)nmax * o->cols; i++) {
@@ -373,7 +377,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
         }
         for (const char *const *name = ilm_kernels_all(); *name && !rc; name++) {
             const ilm_kernels *set = ilm_kernels_get(*name);
-            if (!set) continue;
+            if (!set || (kk->use_q8 == 2 && !set->mm_fa)) continue;
             if (o->isa_list ? !list_has(o->isa_list, *name) : !strcmp(*name, "scalar")) continue;
             // one packed matrix, copied until the copies outgrow the caches
             size_t psize = set->packed_size(kk->type, o->rows, o->cols);
@@ -397,9 +401,12 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
             double t_n1 = 0;
             for (int ni = 0; ni < o->n_ns && !rc; ni++) {
                 const int n = o->ns[ni];
-                if (kk->use_q8)
+                if (kk->use_q8 == 1)
                     for (int c = 0; c < n; c++) set->quantize_q8a(x + (size_t)c * o->cols, o->cols, xq + (size_t)c * (o->cols / 32));
-                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, y, (size_t)o->rows * n};
+                if (kk->use_q8 == 2 && set->round_bf16a)
+                    for (int c = 0; c < n; c++) set->round_bf16a(x + (size_t)c * o->cols, o->cols, xb + (size_t)c * (o->cols / 32));
+                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, set->round_bf16a ? (const void *)xb : (const void *)x,
+                              y, (size_t)o->rows * n};
                 ilm_pool_run(pool, mm_job_run, &job);  // warm-up (and page faults)
                 double best = 1e30, spent = 0;
                 for (int pass = 0; pass < 100 && (pass < 2 || spent < o->min_time); pass++) {
@@ -421,7 +428,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
         }
         free(src);
     }
-    free(x), free(xq), free(y);
+    free(x), free(xq), free(xb), free(y);
     ilm_pool_destroy(pool);
     return rc;
 }
