@@ -1,4 +1,7 @@
 // avx2.c — the AVX2 + FMA + F16C kernel set (Haswell / Zen 1 and later; the 2016 Xeon floor).
+// Length: one ISA, one file — every kernel of the set is compiled with its -m flags and shares
+// its layout helpers (store_tile, bcast4, prefetch_ahead) and its table; simd/avx2.h exports the
+// pieces the AVX-512 sets reuse.
 //
 // Matrix products use the 8-row interleaved layout of simd/pack.h: lanes are output rows,
 // so every lane runs exactly the scalar reference's sequence of operations (kernels.h) and

@@ -1,4 +1,6 @@
-// avx512_body.h — the AVX-512 matrix kernels, shared by simd/avx512.c and simd/avx512vnni.c.
+// avx512_body.h — the AVX-512 matrix kernels, shared by simd/avx512.c, avx512vnni.c, avx512bf16.c.
+// Length: one body for three sets (VNNI and BF16 switched by macros); its kernels share the
+// tile helpers (store_tile, prefetch_block, FOR_TILE) and end in the one table.
 //
 // The including file defines AVX512_VNNI (0 or 1), AVX512_BF16 (0 or 1: simd/avx512bf16.c),
 // AVX512_SET (the table's symbol) and AVX512_NAME. Layout: simd/pack.h with 16 rows per group (one __m512 of f32 = 16 output
