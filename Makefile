@@ -24,7 +24,7 @@ endif
 
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(MACHINE)))
-SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c $(wildcard simd/avx2.c simd/avx512.c simd/avx512vnni.c)
+SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c $(wildcard simd/avx2.c simd/avx512.c simd/avx512vnni.c simd/avx512bf16.c)
 else ifneq (,$(findstring aarch64,$(MACHINE)))
 SIMD_SRC = simd/dispatch.c simd/types.c simd/scalar.c $(wildcard simd/neon.c simd/neondot.c)
 else
@@ -35,6 +35,7 @@ endif
 ISA_avx2       = -mavx2 -mfma -mf16c -mbmi2
 ISA_avx512     = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mbmi2
 ISA_avx512vnni = $(ISA_avx512) -mavx512vnni
+ISA_avx512bf16 = $(ISA_avx512vnni) -mavx512bf16
 ISA_neon       =
 ISA_neondot    = -march=armv8.2-a+dotprod
 

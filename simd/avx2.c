@@ -1,12 +1,17 @@
 // avx2.c — the AVX2 + FMA + F16C kernel set (Haswell / Zen 1 and later; the 2016 Xeon floor).
+// Length: one ISA, one file — every kernel of the set is compiled with its -m flags and shares
+// its layout helpers (store_tile, bcast4, prefetch_ahead) and its table; simd/avx2.h exports the
+// pieces the AVX-512 sets reuse.
 //
 // Matrix products use the 8-row interleaved layout of simd/pack.h: lanes are output rows,
 // so every lane runs exactly the scalar reference's sequence of operations (kernels.h) and
 // results are bit-identical to simd/scalar.c. int8 dots: vpmaddubsw + vpmaddwd, with the
 // abs/sign trick for Q8_0 (|w| unsigned, a·sign(w) signed; both within ±127, no int16
 // saturation) and unsigned nibbles for Q4_0 (corrected by -8·Σa from the activation block).
-// mm_q8 / mm_f32 are the tile driver of simd/tile.h over this file's tile tables
-// (mm_q8_tiles: 1 group x 1..4 columns; mm_f32_tiles: 1..2 groups x 1..4 columns).
+// mm_fa (Q4_0/Q8_0 x f32 activations, per-block, `--act bf16`; no activation rounding):
+// nibbles/bytes to exact floats, independent FMA chains per block, then × the block scale.
+// mm_q8 / mm_f32 / mm_fa are the tile driver of simd/tile.h over this file's tile tables
+// (mm_q8_tiles, mm_fa_tiles: 1 group x 1..4 columns; mm_f32_tiles: 1..2 groups x 1..4 columns).
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -250,6 +255,67 @@ ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
 static void avx2_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
     ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
                    n, y, ldy);
+}
+
+// ---- Q4_0/Q8_0 weights x f32 activations, per block (mm_fa) --------------------------------
+
+// Per (row, column) and block: element j = 16h + 4c + e (Q4_0: h 0..1, c 0..3; Q8_0: h 0,
+// c 0..7); one product chain over c per (h, e) — independent chains, so one column is not
+// bound by the FMA latency —, the chains added in (h, e) order into s_b, then
+// acc = fma(d_b, s_b, acc). The sequence does not depend on the tile: batched = single.
+ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[1] = {tl->grp};
+    const int K = tl->K, nb = K / ILM_QK;
+    const float *x = tl->x;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    const int nparts = type == ILM_TYPE_Q4_0 ? 8 : 4, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8;
+    (void)ng;  // one group per tile: 3 x 4 accumulators + weights fill the 16 registers
+    __m256 acc[ILM_TILE_COLS];
+#pragma GCC unroll 4
+    for (int t = 0; t < nc; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256 s[ILM_TILE_COLS];
+        const float *xb = x + (size_t)b * ILM_QK;
+        prefetch_ahead(grp[0] + (size_t)b * qb, (int)qb);
+#pragma GCC unroll 8
+        for (int p = 0; p < nparts; p++) {
+            const int h = p / 4, e = p % 4;
+            __m256 part[ILM_TILE_COLS];
+#pragma GCC unroll 8
+            for (int c = 0; c < nchunks; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(grp[0] + (size_t)b * qb) + c);
+                __m256i q;
+                if (type == ILM_TYPE_Q4_0)
+                    q = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(v, 8 * e + 4 * h), _mm256_set1_epi32(15)),
+                                         _mm256_set1_epi32(8));
+                else
+                    q = _mm256_srai_epi32(e == 3 ? v : _mm256_slli_epi32(v, 24 - 8 * e), 24);
+                const __m256 w = _mm256_cvtepi32_ps(q);
+#pragma GCC unroll 4
+                for (int t = 0; t < nc; t++) {
+                    const __m256 xv = _mm256_broadcast_ss(xb + (size_t)t * K + 16 * h + 4 * c + e);
+                    part[t] = c ? _mm256_fmadd_ps(w, xv, part[t]) : _mm256_mul_ps(w, xv);
+                }
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) s[t] = p ? _mm256_add_ps(s[t], part[t]) : part[t];
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pk_scales(grp[0], type, K, ROWS) + (size_t)b * ROWS)));
+#pragma GCC unroll 4
+        for (int t = 0; t < nc; t++) acc[t] = _mm256_fmadd_ps(dw, s[t], acc[t]);
+    }
+    store_tile(tl, 1, nc, (__m256(*)[ILM_TILE_COLS])acc);
+}
+
+ALWAYS_INLINE void mm_fa_tile(const ilm_tile *tl, int ng, int nc) {
+    if (tl->type == ILM_TYPE_Q4_0) fa_tile(ILM_TYPE_Q4_0, tl, ng, nc);
+    else fa_tile(ILM_TYPE_Q8_0, tl, ng, nc);
+}
+ILM_TILES_1x4(mm_fa_tiles, mm_fa_tile)
+
+static void avx2_mm_fa(const ilm_matrix *w, int r0, int r1, const void *x, int n, float *y, int ldy) {
+    ilm_tile_drive(mm_fa_tiles, ROWS, ILM_TILE_GROUPS(mm_fa_tiles), w, r0, r1, x, (size_t)w->cols * sizeof(float), n,
+                   y, ldy);
 }
 
 // ---- activation quantization --------------------------------------------------------------
@@ -523,6 +589,42 @@ void ilm_avx2_dequant_row(int type, const void *src, float *y, int K) {
     }
 }
 
+// ---- machine probes ---------------------------------------------------------------------
+
+static uint64_t avx2_read_sum(const void *p, size_t bytes, size_t prefetch) {
+    const char *c = p;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < bytes; i += 128) {
+        if (prefetch) _mm_prefetch(c + i + prefetch, _MM_HINT_T0), _mm_prefetch(c + i + prefetch + 64, _MM_HINT_T0);
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(c + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256((const __m256i *)(c + i + 32)));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256((const __m256i *)(c + i + 64)));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256((const __m256i *)(c + i + 96)));
+    }
+    uint64_t t[4];
+    _mm256_storeu_si256((__m256i *)t, _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+    return t[0] + t[1] + t[2] + t[3];
+}
+
+// The mm_q8 dot (VPMADDUBSW + VPMADDWD + VPADDD), 8 independent accumulators.
+static double avx2_int8_dot_loop(long iters) {
+    __m256i acc[8], a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(2);
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_set1_epi32(k);
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+x"(a), "+x"(b));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+    }
+    __m256i s = acc[0];
+    for (int k = 1; k < 8; k++) s = _mm256_add_epi32(s, acc[k]);
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, s);
+    volatile int32_t sink = t[0] + t[7];
+    (void)sink;
+    return (double)iters * 8 * 32;
+}
+
 const ilm_kernels ilm_kernels_avx2 = {
     .name = "avx2",
     .interleave = ROWS,
@@ -530,6 +632,7 @@ const ilm_kernels ilm_kernels_avx2 = {
     .pack = avx2_pack,
     .mm_q8 = avx2_mm_q8,
     .mm_f32 = avx2_mm_f32,
+    .mm_fa = avx2_mm_fa,
     .quantize_q8a = ilm_avx2_quantize_q8a,
     .attn_scores = ilm_avx2_attn_scores,
     .attn_values = ilm_avx2_attn_values,
@@ -541,4 +644,6 @@ const ilm_kernels ilm_kernels_avx2 = {
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
     .dequant_row = ilm_avx2_dequant_row,
+    .read_sum = avx2_read_sum,
+    .int8_dot_loop = avx2_int8_dot_loop,
 };

@@ -1,14 +1,21 @@
-// avx512_body.h — the AVX-512 matrix kernels, shared by simd/avx512.c and simd/avx512vnni.c.
+// avx512_body.h — the AVX-512 matrix kernels, shared by simd/avx512.c, avx512vnni.c, avx512bf16.c.
+// Length: one body for three sets (VNNI and BF16 switched by macros); its kernels share the
+// tile helpers (store_tile, prefetch_block, FOR_TILE) and end in the one table.
 //
-// The including file defines AVX512_VNNI (0 or 1), AVX512_SET (the table's symbol) and
-// AVX512_NAME. Layout: simd/pack.h with 16 rows per group (one __m512 of f32 = 16 output
+// The including file defines AVX512_VNNI (0 or 1), AVX512_BF16 (0 or 1: simd/avx512bf16.c),
+// AVX512_SET (the table's symbol) and AVX512_NAME. Layout: simd/pack.h with 16 rows per group (one __m512 of f32 = 16 output
 // rows); lanes run the scalar reference's exact sequence, so results are bit-identical.
 //  * VNNI: VPDPBUSD (u8 x s8, 4 products per int32 lane, no saturation). Q8_0 weights are
 //    packed as q + 128 (unsigned) and corrected by -128·Σa; Q4_0 nibbles are already
 //    unsigned and are corrected by -8·Σa.
 //  * plain AVX-512 (Skylake-SP): vpmaddubsw + vpmaddwd; for Q8_0 |w| (unsigned) times a with
 //    w's sign applied through a mask (AVX-512 has no vpsignb).
-// mm_q8 / mm_f32 are the tile driver of simd/tile.h over the tables mm_q8_tiles and
+//  * mm_fa (Q4_0/Q8_0 x float activations, per-block, `--act bf16`): with AVX512_BF16,
+//    VDPBF16PS on bf16 activations (ilm_bf16a) and weights expanded to bf16 in two ops per
+//    vector (shift, ternlog: nibble | 0x4300 = the exact bf16 of 128 + nibble; the offset is
+//    taken back per block through the activation block's sum); without, the nibbles become
+//    floats through a 16-entry VPERMPS table, f32 FMAs on f32 activations.
+// mm_q8 / mm_f32 / mm_fa are the tile driver of simd/tile.h over the tables mm_q8_tiles and
 // mm_f32_tiles (1..2 groups x 1..4 columns each).
 // Attention: 512-bit here (masked tails). Activation quantization, elementwise ops: the AVX2
 // versions (simd/avx2.h).
@@ -20,6 +27,10 @@
 #include "pack.h"
 #include "scalar.h"
 #include "tile.h"
+
+#ifndef AVX512_BF16
+#define AVX512_BF16 0
+#endif
 
 #define ROWS 16
 #define PREFETCH_BLOCKS 32  // quant blocks ahead in each group's stream
@@ -313,6 +324,184 @@ static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, i
                    n, y, ldy);
 }
 
+// ---- Q4_0/Q8_0 weights x float activations, per block (mm_fa) ------------------------------
+//
+// Per (row, column) and block: the block's dot s_b in a fixed sequence (below), then
+// acc = fma(d_b, s_b, acc); the sequence does not depend on the tile, so batched = single.
+
+#if AVX512_BF16
+// bf16 words 0x4300 | n = 128 + n (n = 0..15, exact) in both halves of every 32-bit lane from
+// the nibbles at bits `shift` and 16 + shift: (v >> shift) & 0x000F000F | hi.
+ALWAYS_INLINE __m512bh bf_nibbles(__m512i v, int shift, int hi) {
+    if (shift) v = _mm512_srli_epi32(v, shift);
+    return (__m512bh)_mm512_ternarylogic_epi32(v, _mm512_set1_epi32(0x000F000F), _mm512_set1_epi32(hi * 0x10001), 0xEA);
+}
+
+ALWAYS_INLINE __m512bh bcast_pair(const ilm_bf16a *a, int k) { return (__m512bh)_mm512_set1_epi32((int)a->pair[k]); }
+
+// Two VDPBF16PS chains per (group, column): even chunks into A (which starts at the offset
+// correction -off·Σx), odd into B; s_b = A + B. Q4_0 lanes hold 128 + q (q = 0..15), so the
+// offset is 128 + 8 = 136; Q8_0 lanes (q + 128 = 16h + l, VNNI packing) give 2048 + 16h
+// (0x4500 | h) and 128 + l, so 2176 + 128 = 2304. Every product is exact in f32 (8 x 8 bits).
+ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const int K = tl->K, nb = K / ILM_QK;
+    const ilm_bf16a *x = tl->x;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    const float off = type == ILM_TYPE_Q4_0 ? -136.0f : -2304.0f;
+    __m512 acc[2][ILM_TILE_COLS];
+    FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512 A[2][ILM_TILE_COLS], B[2][ILM_TILE_COLS];
+        prefetch_block(grp, ng, (size_t)b * qb, (int)qb);
+        FOR_TILE(i, t) A[i][t] = _mm512_set1_ps(off * x[(size_t)t * nb + b].sum), B[i][t] = _mm512_setzero_ps();
+        if (type == ILM_TYPE_Q4_0) {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                __m512bh w[2][4];
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) {
+                    const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * qb) + c);
+                    w[i][0] = bf_nibbles(v, 0, 0x4300), w[i][1] = bf_nibbles(v, 8, 0x4300);    // 4c+{0,2}, 4c+{1,3}
+                    w[i][2] = bf_nibbles(v, 4, 0x4300), w[i][3] = bf_nibbles(v, 12, 0x4300);   // 16+4c+..
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < nc; t++) {
+                    const ilm_bf16a *a = &x[(size_t)t * nb + b];
+                    const __m512bh x0 = bcast_pair(a, 2 * c), x1 = bcast_pair(a, 2 * c + 1);
+                    const __m512bh x2 = bcast_pair(a, 2 * c + 8), x3 = bcast_pair(a, 2 * c + 9);
+#pragma GCC unroll 2
+                    for (int i = 0; i < ng; i++) {
+                        __m512 *ch = c & 1 ? &B[i][t] : &A[i][t];
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][0], x0);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][1], x1);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][2], x2);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][3], x3);
+                    }
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                __m512bh w[2][4];
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) {
+                    const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * qb) + c);
+                    w[i][0] = bf_nibbles(v, 0, 0x4300), w[i][1] = bf_nibbles(v, 8, 0x4300);    // l of 4c+{0,2}, 4c+{1,3}
+                    w[i][2] = bf_nibbles(v, 4, 0x4500), w[i][3] = bf_nibbles(v, 12, 0x4500);   // h of the same
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < nc; t++) {
+                    const ilm_bf16a *a = &x[(size_t)t * nb + b];
+                    const __m512bh x0 = bcast_pair(a, 2 * c), x1 = bcast_pair(a, 2 * c + 1);
+#pragma GCC unroll 2
+                    for (int i = 0; i < ng; i++) {
+                        __m512 *ch = c & 1 ? &B[i][t] : &A[i][t];
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][0], x0);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][1], x1);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][2], x0);
+                        *ch = _mm512_dpbf16_ps(*ch, w[i][3], x1);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < ng; i++) {
+            const __m512 dw = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) acc[i][t] = _mm512_fmadd_ps(dw, _mm512_add_ps(A[i][t], B[i][t]), acc[i][t]);
+        }
+    }
+    store_tile(tl, ng, nc, acc);
+}
+
+// Rounds each 32-block to bf16 (VCVTNE2PS2BF16: nearest even) and puts it in pair order
+// (within every 4 elements a b c d -> a c b d); sum: the rounded values added as f32.
+static void avx512_round_bf16a(const float *x, int K, ilm_bf16a *out) {
+    const __m512i order = _mm512_set_epi16(31, 29, 30, 28, 27, 25, 26, 24, 23, 21, 22, 20, 19, 17, 18, 16,
+                                           15, 13, 14, 12, 11, 9, 10, 8, 7, 5, 6, 4, 3, 1, 2, 0);
+    for (int b = 0; b < K / ILM_QK; b++) {
+        const __m512 lo = _mm512_loadu_ps(x + (size_t)b * ILM_QK), hi = _mm512_loadu_ps(x + (size_t)b * ILM_QK + 16);
+        const __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // words 0..15: lo, 16..31: hi
+        _mm512_storeu_si512(out[b].pair, _mm512_permutexvar_epi16(order, h));
+        const __m512 flo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+        const __m512 fhi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+        out[b].sum = _mm512_reduce_add_ps(_mm512_add_ps(flo, fhi));
+    }
+}
+#else
+// (q-8) of the nibble at bit `shift` of every lane, as f32: VPERMPS reads only the index's
+// low 4 bits, so no mask is needed.
+ALWAYS_INLINE __m512 fa_q4(__m512i v, int shift) {
+    const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(v, shift) : v, table);
+}
+
+// Signed byte e of every lane as f32 (VNNI packing: the caller flips the offset first).
+ALWAYS_INLINE __m512 fa_q8(__m512i v, int e) {
+    return _mm512_cvtepi32_ps(_mm512_srai_epi32(e == 3 ? v : _mm512_slli_epi32(v, 24 - 8 * e), 24));
+}
+
+// Per (row, column) and block: element j = 16h + 4c + e (Q4_0: h 0..1, c 0..3; Q8_0: h 0,
+// c 0..7); one partial product chain over c per (h, e), the partials added in (h, e) order.
+// The independent chains hide the FMA latency at one column.
+ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const int K = tl->K, nb = K / ILM_QK;
+    const float *x = tl->x;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    const int nparts = type == ILM_TYPE_Q4_0 ? 8 : 4, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8;
+    __m512 acc[2][ILM_TILE_COLS];
+    FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512 s[2][ILM_TILE_COLS];
+        const float *xb = x + (size_t)b * ILM_QK;
+        prefetch_block(grp, ng, (size_t)b * qb, (int)qb);
+#pragma GCC unroll 8
+        for (int p = 0; p < nparts; p++) {
+            const int h = p / 4, e = p % 4;
+            __m512 part[2][ILM_TILE_COLS];
+#pragma GCC unroll 8
+            for (int c = 0; c < nchunks; c++) {
+                __m512 w[2];
+#pragma GCC unroll 2
+                for (int i = 0; i < ng; i++) {
+                    __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * qb) + c);
+                    if (type == ILM_TYPE_Q4_0) w[i] = fa_q4(v, 8 * e + 4 * h);
+                    else w[i] = fa_q8(AVX512_VNNI ? _mm512_xor_si512(v, _mm512_set1_epi8(-128)) : v, e);
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < nc; t++) {
+                    const __m512 xv = _mm512_set1_ps(xb[(size_t)t * K + 16 * h + 4 * c + e]);
+#pragma GCC unroll 2
+                    for (int i = 0; i < ng; i++)
+                        part[i][t] = c ? _mm512_fmadd_ps(w[i], xv, part[i][t]) : _mm512_mul_ps(w[i], xv);
+                }
+            }
+            FOR_TILE(i, t) s[i][t] = p ? _mm512_add_ps(s[i][t], part[i][t]) : part[i][t];
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < ng; i++) {
+            const __m512 dw = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) acc[i][t] = _mm512_fmadd_ps(dw, s[i][t], acc[i][t]);
+        }
+    }
+    store_tile(tl, ng, nc, acc);
+}
+#endif
+
+ALWAYS_INLINE void mm_fa_tile(const ilm_tile *tl, int ng, int nc) {
+    if (tl->type == ILM_TYPE_Q4_0) fa_tile(ILM_TYPE_Q4_0, tl, ng, nc);
+    else fa_tile(ILM_TYPE_Q8_0, tl, ng, nc);
+}
+ILM_TILES_2x4(mm_fa_tiles, mm_fa_tile)
+
+static void avx512_mm_fa(const ilm_matrix *w, int r0, int r1, const void *x, int n, float *y, int ldy) {
+    const size_t col_bytes = AVX512_BF16 ? (size_t)(w->cols / ILM_QK) * sizeof(ilm_bf16a) : (size_t)w->cols * sizeof(float);
+    ilm_tile_drive(mm_fa_tiles, ROWS, ILM_TILE_GROUPS(mm_fa_tiles), w, r0, r1, x, col_bytes, n, y, ldy);
+}
+
 // ---- attention ----------------------------------------------------------------------------
 
 // 16 K/V elements from d on (lanes outside m read as 0; masked loads do not fault).
@@ -406,6 +595,53 @@ static void avx512_attn_values(const float *p, const void *v, int kv_type, size_
     }
 }
 
+// ---- machine probes ---------------------------------------------------------------------
+
+static uint64_t avx512_read_sum(const void *p, size_t bytes, size_t prefetch) {
+    const char *c = p;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    if (prefetch) {
+        for (size_t i = 0; i < bytes; i += 256) {
+            for (int l = 0; l < 256; l += 64) _mm_prefetch(c + i + prefetch + l, _MM_HINT_T0);
+            a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+            a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(c + i + 64)));
+            a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(c + i + 128)));
+            a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(c + i + 192)));
+        }
+    } else {
+        for (size_t i = 0; i < bytes; i += 256) {
+            a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+            a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(c + i + 64)));
+            a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(c + i + 128)));
+            a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(c + i + 192)));
+        }
+    }
+    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+}
+
+// 10 independent accumulators (latency x ports of VPDPBUSD on current cores); the operands
+// pass through an empty asm each iteration so nothing is hoisted or folded.
+static double avx512_int8_dot_loop(long iters) {
+    __m512i acc[10], a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
+    for (int k = 0; k < 10; k++) acc[k] = _mm512_set1_epi32(k);
+    for (long i = 0; i < iters; i++) {
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+#pragma GCC unroll 10
+        for (int k = 0; k < 10; k++) {
+#if AVX512_VNNI
+            acc[k] = _mm512_dpbusd_epi32(acc[k], a, b);
+#else
+            acc[k] = _mm512_add_epi32(acc[k], _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)));
+#endif
+        }
+    }
+    __m512i s = acc[0];
+    for (int k = 1; k < 10; k++) s = _mm512_add_epi32(s, acc[k]);
+    volatile int sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return (double)iters * 10 * 64;
+}
+
 const ilm_kernels AVX512_SET = {
     .name = AVX512_NAME,
     .interleave = ROWS,
@@ -413,7 +649,11 @@ const ilm_kernels AVX512_SET = {
     .pack = avx512_pack,
     .mm_q8 = avx512_mm_q8,
     .mm_f32 = avx512_mm_f32,
+    .mm_fa = avx512_mm_fa,
     .quantize_q8a = ilm_avx2_quantize_q8a,
+#if AVX512_BF16
+    .round_bf16a = avx512_round_bf16a,
+#endif
     .attn_scores = avx512_attn_scores,
     .attn_values = avx512_attn_values,
     .rmsnorm = ilm_avx2_rmsnorm,
@@ -424,4 +664,6 @@ const ilm_kernels AVX512_SET = {
     .f32_to_f16 = ilm_avx2_f32_to_f16,
     .f16_to_f32 = ilm_avx2_f16_to_f32,
     .dequant_row = ilm_avx2_dequant_row,
+    .read_sum = avx512_read_sum,
+    .int8_dot_loop = avx512_int8_dot_loop,
 };

@@ -1,6 +1,6 @@
 // dispatch.c — picks the kernel set for this CPU and holds ilm_k, the dispatch table.
 //
-// The ISA files (simd/avx2.c, avx512.c, avx512vnni.c on x86-64; neon.c, neondot.c on
+// The ISA files (simd/avx2.c, avx512.c, avx512vnni.c, avx512bf16.c on x86-64; neon.c, neondot.c on
 // aarch64) are compiled only for their architecture; each defines one `ilm_kernels`
 // constant. They are referenced weakly here, so "compiled in" simply means "linked in".
 // This file itself is built for the baseline CPU and never executes a vector instruction.
@@ -21,6 +21,7 @@
 extern const ilm_kernels ilm_kernels_avx2 __attribute__((weak));
 extern const ilm_kernels ilm_kernels_avx512 __attribute__((weak));
 extern const ilm_kernels ilm_kernels_avx512vnni __attribute__((weak));
+extern const ilm_kernels ilm_kernels_avx512bf16 __attribute__((weak));
 extern const ilm_kernels ilm_kernels_neon __attribute__((weak));
 extern const ilm_kernels ilm_kernels_neondot __attribute__((weak));
 
@@ -30,7 +31,7 @@ const ilm_kernels *ilm_k = &ilm_kernels_scalar;
 // ---- what the CPU (and the OS) supports ------------------------------------------------
 
 typedef struct {
-    int avx2, avx512, avx512vnni, neon, neondot;
+    int avx2, avx512, avx512vnni, avx512bf16, neon, neondot;
 } cpu_features;
 
 #if defined(__x86_64__)
@@ -61,6 +62,8 @@ static cpu_features detect_cpu(void) {
     f.avx2 = os_ymm && avx2 && fma && f16c && bmi2;
     f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
     f.avx512vnni = f.avx512 && avx512vnni;
+    // AVX512_BF16 (VDPBF16PS, VCVTNE2PS2BF16): CPUID.(EAX=7, ECX=1):EAX bit 5.
+    if (f.avx512vnni && a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = (a >> 5) & 1;
 #elif defined(__aarch64__)
     // Advanced SIMD is mandatory on aarch64; the dot-product extension (ARMv8.2+, optional
     // before v8.4) is announced by the kernel in AT_HWCAP.
@@ -80,7 +83,7 @@ typedef struct {
 } kernel_choice;
 
 // Best last, so the ladder picks the last supported entry.
-static int list_choices(kernel_choice out[6]) {
+static int list_choices(kernel_choice out[7]) {
     const cpu_features f = detect_cpu();
     int n = 0;
     // Anything: the reference, also the fallback for pre-2013 x86 and other architectures.
@@ -91,6 +94,8 @@ static int list_choices(kernel_choice out[6]) {
     out[n++] = (kernel_choice){"avx512", &ilm_kernels_avx512, f.avx512};
     // Cascade Lake (2019), Ice Lake, Sapphire Rapids, Zen 4/5: VPDPBUSD int8 dots.
     out[n++] = (kernel_choice){"avx512vnni", &ilm_kernels_avx512vnni, f.avx512vnni};
+    // Cooper Lake (2020), Sapphire Rapids, Zen 4/5: + VDPBF16PS for float activations (--act bf16).
+    out[n++] = (kernel_choice){"avx512bf16", &ilm_kernels_avx512bf16, f.avx512bf16};
     // Any aarch64 (Cortex-A53/A72, Graviton 1): Advanced SIMD, vmull/vpadal int8 dots.
     out[n++] = (kernel_choice){"neon", &ilm_kernels_neon, f.neon};
     // ARMv8.2+ with dotprod (Cortex-A76, Neoverse N1/V1, Apple M1, Graviton 2/3): SDOT.
@@ -99,7 +104,7 @@ static int list_choices(kernel_choice out[6]) {
 }
 
 const ilm_kernels *ilm_kernels_get(const char *name) {
-    kernel_choice ch[6];
+    kernel_choice ch[7];
     const int n = list_choices(ch);
     for (int i = 0; i < n; i++)
         if (name && strcmp(name, ch[i].name) == 0) return ch[i].set && ch[i].supported ? ch[i].set : NULL;
@@ -107,7 +112,7 @@ const ilm_kernels *ilm_kernels_get(const char *name) {
 }
 
 int ilm_kernels_select(const char *name, char *errbuf, size_t errlen) {
-    kernel_choice ch[6];
+    kernel_choice ch[7];
     const int n = list_choices(ch);
     for (int i = 0; i < n; i++) {
         if (!name || strcmp(name, ch[i].name) != 0) continue;
@@ -123,7 +128,7 @@ int ilm_kernels_select(const char *name, char *errbuf, size_t errlen) {
         return 0;
     }
     snprintf(errbuf, errlen,
-             "unknown kernel set '%s' (expected scalar, avx2, avx512, avx512vnni, neon or neondot)",
+             "unknown kernel set '%s' (expected scalar, avx2, avx512, avx512vnni, avx512bf16, neon or neondot)",
              name ? name : "(null)");
     return -1;
 }
@@ -140,7 +145,7 @@ int ilm_kernels_init(char *errbuf, size_t errlen) {
         }
         return 0;
     }
-    kernel_choice ch[6];
+    kernel_choice ch[7];
     const int n = list_choices(ch);
     for (int i = n - 1; i >= 0; i--) {
         if (ch[i].set && ch[i].supported) {
@@ -155,11 +160,11 @@ int ilm_kernels_init(char *errbuf, size_t errlen) {
 const char *const *ilm_kernels_all(void) {
     // Chosen from the link-time addresses of the sets: no mutable state.
     static const char *const names_x86_avx2[] = {"scalar", "avx2", NULL};
-    static const char *const names_x86[] = {"scalar", "avx2", "avx512", "avx512vnni", NULL};
+    static const char *const names_x86[] = {"scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", NULL};
     static const char *const names_arm[] = {"scalar", "neon", "neondot", NULL};
     static const char *const names_arm_neon[] = {"scalar", "neon", NULL};
     static const char *const names_scalar[] = {"scalar", NULL};
-    if (&ilm_kernels_avx2 && &ilm_kernels_avx512 && &ilm_kernels_avx512vnni) return names_x86;
+    if (&ilm_kernels_avx2 && &ilm_kernels_avx512 && &ilm_kernels_avx512vnni && &ilm_kernels_avx512bf16) return names_x86;
     if (&ilm_kernels_avx2) return names_x86_avx2;
     if (&ilm_kernels_neon && &ilm_kernels_neondot) return names_arm;
     if (&ilm_kernels_neon) return names_arm_neon;

@@ -14,6 +14,15 @@
 //    k = 0..K-1 in order. Also bit-exact with the scalar reference on every ISA.
 //  * Batched = single: column c of an n-column call equals the 1-column call on column c,
 //    bit for bit, and results do not depend on how rows are split over threads.
+//  * Fast float activations (mm_fa, `--act bf16`; Q4_0/Q8_0 weights): per output row
+//      acc = 0; for each 32-block b in order: acc = fmaf(dw_b, s_b, acc)
+//    where s_b is the block's dot product of the exact weight values q-8 (Q4_0) / q (Q8_0)
+//    with the activations, in f32 in an order fixed by the set (not the scalar order, so NOT
+//    bit-exact across sets). Sets with mm_fa_bf16 round the activations to bf16 once per row
+//    (ilm_bf16a); the others use them as f32. Tolerance against the exact mm_f32:
+//    |y - y_f32| <= 2^-8 · Σ_k |w_k·x_k| (bf16: |x_bf16 - x| <= 2^-9 |x| per element, the rest
+//    for f32 reassociation); f32 sets: <= (K + 64)·2^-24 · Σ_k |w_k·x_k|. Batched = single and
+//    the thread split invariance hold bit for bit within a set, as for every product.
 //  * Activation quantization (f32 -> ilm_q8a): amax = max|x|; d = fp16round(amax/127);
 //    id = amax ? 127/amax : 0; q = round-half-even(x*id); sum = Σq. Identical on every ISA.
 #pragma once
@@ -29,6 +38,18 @@ typedef struct {
     int8_t qs[32];
 } ilm_q8a;            // 40 bytes
 
+// One 32-element block of an activation row rounded to bf16 (round to nearest even), in the
+// pair order of vdpbf16ps/bfdot: pair[2c + j] holds elements 4c+j (low half) and 4c+j+2
+// (high half), c = 0..7, j = 0..1 — so one 32-bit broadcast feeds a 4-byte packed weight
+// lane (simd/pack.h) whose bytes hold elements 4c..4c+3 (and 16+4c.. for Q4_0's high nibbles).
+typedef struct {
+    float sum;            // Σ of the 32 rounded values, in f32 (the set's order)
+    uint32_t pair[16];
+} ilm_bf16a;          // 68 bytes
+
+// Bytes per 32-block of the activation scratch that serves every mode (Q8 or bf16 rows).
+#define ILM_ACT_SCRATCH_BLOCK (sizeof(ilm_bf16a) > sizeof(ilm_q8a) ? sizeof(ilm_bf16a) : sizeof(ilm_q8a))
+
 // A weight matrix in the layout the active kernel set wants. rows = output dimension
 // (ggml ne1), cols = K = input dimension (ggml ne0, multiple of 32 for quantized types).
 // For kernel sets with interleave == 1 the packed layout IS the GGUF layout and `data` may
@@ -40,7 +61,7 @@ typedef struct {
 } ilm_matrix;
 
 typedef struct ilm_kernels {
-    const char *name;    // "scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"
+    const char *name;    // "scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon", "neondot"
     int interleave;      // rows per packed group; row ranges given to mm_* are multiples of it
 
     // --- weight layout -------------------------------------------------------------
@@ -57,8 +78,15 @@ typedef struct ilm_kernels {
     // Any weight type x f32 activations (W4A16 for Q4_0, W8A16 for Q8_0); x_c = x + c*K.
     void (*mm_f32)(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy);
 
+    // Q4_0/Q8_0 weights x float activations, per-block (the `--act bf16` mode, contract
+    // above). NULL: the set has none and the engine uses mm_f32. x_c = x + c*K (f32 rows) or,
+    // when round_bf16a is set, x_c = (const ilm_bf16a *)x + c*(K/32).
+    void (*mm_fa)(const ilm_matrix *w, int r0, int r1, const void *x, int n, float *y, int ldy);
+
     // --- activations -----------------------------------------------------------------
     void (*quantize_q8a)(const float *x, int K, ilm_q8a *out);   // K multiple of 32
+    // f32 -> ilm_bf16a for the set's mm_fa; NULL: mm_fa takes f32 rows as they are.
+    void (*round_bf16a)(const float *x, int K, ilm_bf16a *out);  // K multiple of 32
 
     // --- attention (one query head against a run of cached keys/values) ---------------
     // kv_type: ILM_TYPE_F32 or ILM_TYPE_F16; row j of K/V is at (char*)base + j*stride bytes.
@@ -85,6 +113,16 @@ typedef struct ilm_kernels {
     void (*f16_to_f32)(const uint16_t *x, float *y, int n);
     // Dequantize one GGUF-layout row (any type) to f32.
     void (*dequant_row)(int type, const void *src, float *y, int K);
+
+    // --- machine probes (`ironlm bench`'s roofline) -------------------------------------
+    // Reads `bytes` (a multiple of 256) from p with the set's widest loads, 4 independent
+    // sums, software prefetch `prefetch` bytes ahead (0: none); returns the sum (keeps the
+    // loads alive). NULL: bench uses its portable 16-byte loop.
+    uint64_t (*read_sum)(const void *p, size_t bytes, size_t prefetch);
+    // A tight loop of `iters` x independent int8 dot-product instructions — the ones mm_q8
+    // uses (VPDPBUSD; VPMADDUBSW + VPMADDWD) at the set's width; returns the int8
+    // multiply-adds done. NULL: no int8 peak for this set.
+    double (*int8_dot_loop)(long iters);
 } ilm_kernels;
 
 // The dispatch table, filled once by ilm_kernels_init(); the only global mutable state.

@@ -3,7 +3,8 @@
 //
 // Matrix products use the 4-row interleaved layout of simd/pack.h (lanes = output rows)
 // and are bit-identical to simd/scalar.c (kernels.h contract); mm_f32 is the tile driver of
-// simd/tile.h over mm_f32_tiles (1..2 groups x 1..4 columns). exp/tanh are Cephes-style
+// simd/tile.h over mm_f32_tiles (1..2 groups x 1..4 columns). mm_fa (`--act bf16`): per-block
+// f32 FMA chains on f32 activations (no bfdot yet). exp/tanh are Cephes-style
 // polynomials, the same as simd/x86_math.h.
 #include <arm_neon.h>
 #include <math.h>
@@ -107,6 +108,71 @@ ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
 void ilm_neon_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
     ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
                    n, y, ldy);
+}
+
+// ---- Q4_0/Q8_0 weights x f32 activations, per block (mm_fa) --------------------------------
+
+// Per (row, column) and block: element j = 16h + 4c + e (Q4_0: h 0..1, c 0..3; Q8_0: h 0,
+// c 0..7); one product chain over c per (h, e), the chains added in (h, e) order into s_b,
+// then acc = fma(d_b, s_b, acc): independent chains instead of the exact path's one chain
+// per row, and the scale once per block. No activation rounding (f32 FMAs).
+ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const int K = tl->K, nb = K / ILM_QK;
+    const float *x = tl->x;
+    const size_t qb = pk_quant_block_bytes(type, ROWS);
+    const int nparts = type == ILM_TYPE_Q4_0 ? 8 : 4, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8;
+    float32x4_t acc[2][ILM_TILE_COLS];
+    for (int i = 0; i < ng; i++)
+        for (int t = 0; t < nc; t++) acc[i][t] = vdupq_n_f32(0.0f);
+    for (int b = 0; b < nb; b++) {
+        float32x4_t s[2][ILM_TILE_COLS];
+        for (int i = 0; i < ng; i++)
+            for (int t = 0; t < nc; t++) s[i][t] = vdupq_n_f32(0.0f);  // set below; quiets gcc
+        const float *xb = x + (size_t)b * ILM_QK;
+        for (int p = 0; p < nparts; p++) {
+            const int h = p / 4, e = p % 4;
+            float32x4_t part[2][ILM_TILE_COLS];
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++) part[i][t] = vdupq_n_f32(0.0f);
+            for (int c = 0; c < nchunks; c++) {
+                float32x4_t w[2];
+                for (int i = 0; i < ng; i++) {
+                    const uint32x4_t v = vld1q_u32((const uint32_t *)(grp[i] + b * qb) + 4 * c);
+                    int32x4_t q;
+                    if (type == ILM_TYPE_Q4_0)
+                        q = vsubq_s32(vreinterpretq_s32_u32(vandq_u32(vshlq_u32(v, vdupq_n_s32(-(8 * e + 4 * h))), vdupq_n_u32(15))),
+                                      vdupq_n_s32(8));
+                    else
+                        q = vshlq_s32(vshlq_s32(vreinterpretq_s32_u32(v), vdupq_n_s32(24 - 8 * e)), vdupq_n_s32(-24));
+                    w[i] = vcvtq_f32_s32(q);
+                }
+                for (int t = 0; t < nc; t++) {
+                    const float xv = xb[(size_t)t * K + 16 * h + 4 * c + e];
+                    for (int i = 0; i < ng; i++) part[i][t] = c ? vfmaq_n_f32(part[i][t], w[i], xv) : vmulq_n_f32(w[i], xv);
+                }
+            }
+            for (int i = 0; i < ng; i++)
+                for (int t = 0; t < nc; t++) s[i][t] = p ? vaddq_f32(s[i][t], part[i][t]) : part[i][t];
+        }
+        for (int i = 0; i < ng; i++) {
+            const float32x4_t dw =
+                vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS)));
+            for (int t = 0; t < nc; t++) acc[i][t] = vfmaq_f32(acc[i][t], dw, s[i][t]);
+        }
+    }
+    q8_store_tile(tl, ng, nc, acc);
+}
+
+ALWAYS_INLINE void mm_fa_tile(const ilm_tile *tl, int ng, int nc) {
+    if (tl->type == ILM_TYPE_Q4_0) fa_tile(ILM_TYPE_Q4_0, tl, ng, nc);
+    else fa_tile(ILM_TYPE_Q8_0, tl, ng, nc);
+}
+ILM_TILES_2x4(mm_fa_tiles, mm_fa_tile)
+
+void ilm_neon_mm_fa(const ilm_matrix *w, int r0, int r1, const void *x, int n, float *y, int ldy) {
+    ilm_tile_drive(mm_fa_tiles, ROWS, ILM_TILE_GROUPS(mm_fa_tiles), w, r0, r1, x, (size_t)w->cols * sizeof(float), n,
+                   y, ldy);
 }
 
 // ---- activation quantization --------------------------------------------------------------

@@ -11,6 +11,7 @@ extern const ilm_kernels ilm_kernels_neon;
 size_t ilm_neon_packed_size(int type, int rows, int K);
 void ilm_neon_pack(int type, const void *src, int rows, int K, void *dst, int r0, int r1);
 void ilm_neon_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy);
+void ilm_neon_mm_fa(const ilm_matrix *w, int r0, int r1, const void *x, int n, float *y, int ldy);
 void ilm_neon_quantize_q8a(const float *x, int K, ilm_q8a *out);
 void ilm_neon_attn_scores(const float *q, const void *k, int kv_type, size_t stride, int n, int hd,
                           float *scores);
@@ -29,7 +30,7 @@ void ilm_neon_f16_to_f32(const uint16_t *x, float *y, int n);
 #define ILM_NEON_KERNELS(NAME, MM_Q8)                                                          \
     {                                                                                          \
         .name = NAME, .interleave = ILM_NEON_ROWS, .packed_size = ilm_neon_packed_size,        \
-        .pack = ilm_neon_pack, .mm_q8 = MM_Q8, .mm_f32 = ilm_neon_mm_f32,                      \
+        .pack = ilm_neon_pack, .mm_q8 = MM_Q8, .mm_f32 = ilm_neon_mm_f32, .mm_fa = ilm_neon_mm_fa,   \
         .quantize_q8a = ilm_neon_quantize_q8a, .attn_scores = ilm_neon_attn_scores,            \
         .attn_values = ilm_neon_attn_values, .rmsnorm = ilm_neon_rmsnorm,                      \
         .rope_neox = ilm_neon_rope_neox, .softmax = ilm_neon_softmax, .geglu = ilm_neon_geglu, \

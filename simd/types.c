@@ -4,6 +4,7 @@
 
 #define F ILM_ACT_F32
 #define Q ILM_ACT_Q8
+#define A ILM_ACT_FA
 #define N(name) {name, 1, 0, false, 0}
 
 static const ilm_type_traits types[ILM_TYPE_COUNT] = {
@@ -11,8 +12,8 @@ static const ilm_type_traits types[ILM_TYPE_COUNT] = {
     [ILM_TYPE_F32]  = {"F32",  1,      4,                       true,   F},
     [ILM_TYPE_F16]  = {"F16",  1,      2,                       true,   F},
     [ILM_TYPE_BF16] = {"BF16", 1,      2,                       true,   F},
-    [ILM_TYPE_Q4_0] = {"Q4_0", ILM_QK, sizeof(ilm_block_q4_0),  true,   F | Q},
-    [ILM_TYPE_Q8_0] = {"Q8_0", ILM_QK, sizeof(ilm_block_q8_0),  true,   F | Q},
+    [ILM_TYPE_Q4_0] = {"Q4_0", ILM_QK, sizeof(ilm_block_q4_0),  true,   F | Q | A},
+    [ILM_TYPE_Q8_0] = {"Q8_0", ILM_QK, sizeof(ilm_block_q8_0),  true,   F | Q | A},
     [ILM_TYPE_I32]  = {"I32",  1,      4,                       false,  0},  // token orderings
     // ggml types ironlm only names (GGUF listings, error messages): no size, no kernels
     [3] = N("Q4_1"), [6] = N("Q5_0"), [7] = N("Q5_1"), [9] = N("Q8_1"), [10] = N("Q2_K"), [11] = N("Q3_K"),
@@ -25,6 +26,7 @@ static const ilm_type_traits unknown = N("unknown");
 
 #undef F
 #undef Q
+#undef A
 #undef N
 
 const ilm_type_traits *ilm_type(int t) {

@@ -40,7 +40,16 @@ typedef struct {
 enum {
     ILM_ACT_F32 = 1,  // mm_f32: f32 activations (W4A16/W8A16 for quantized weights)
     ILM_ACT_Q8 = 2,   // mm_q8: run-time Q8 activations (ilm_q8a)
+    ILM_ACT_FA = 4,   // mm_fa: float activations, per-block dot (bf16-rounded where the set says)
 };
+
+// The activation mode of a run (`--act`): which of a weight's kernels it gets.
+typedef enum {
+    ILM_ACTS_Q8 = 0,    // Q8 activations for weights that take them (default)
+    ILM_ACTS_BF16 = 1,  // W4A16, fast: mm_fa for weights that take it (bf16 activations on sets
+                        // with bf16 dots, f32 on the others; simd/kernels.h states the error)
+    ILM_ACTS_F32 = 2,   // W4A16, exact: mm_f32 for every weight (the reference)
+} ilm_acts;
 
 typedef struct {
     const char *name;     // ggml spelling, "F32", "Q4_0", ...; "unknown" outside the table
@@ -49,7 +58,7 @@ typedef struct {
     bool weight;          // allowed as a model weight (a matrix, or a vector converted to f32)
     unsigned acts;        // ILM_ACT_* the kernels multiply weights of this type with; a
                           // weight that takes ILM_ACT_Q8 gets Q8 activations unless the run
-                          // forces f32 activations
+                          // asks for float ones (ilm_acts); ILM_ACT_FA: mm_fa under bf16
 } ilm_type_traits;
 
 // Facts of ggml type t; never NULL (an id outside the table reads as "unknown", no size).

@@ -24,7 +24,7 @@ pairs=("hf/dense-f32.gguf hf/mtp-f32.gguf" "hf/dense-f32.gguf hf/mtp-plain-f32.g
        "hf/dense-f32.gguf hf/mtp-plain-assistant-f32.gguf"
        "ik/models/gemma4-tiny-dense-q8_0.gguf ik/models/gemma4-tiny-dense-mtp-q8_0.gguf"
        "models/pycoder/pycoder-bf16.gguf models/pycoder/pycoder-mtp-bf16.gguf")
-for isa in scalar avx2 avx512 avx512vnni neon neondot; do
+for isa in scalar avx2 avx512 avx512vnni avx512bf16 neon neondot; do
     IRONLM_ISA=$isa $BIN logits -m "$FX/hf/dense-f32.gguf" --tokens 2 -o "$tmp/probe" -t 1 2>/dev/null || continue
     export IRONLM_ISA=$isa
     for m in "${models[@]}"; do

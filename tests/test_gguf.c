@@ -161,7 +161,7 @@ TEST(gguf_type_table) {
     CHECK_EQ(ilm_type(3)->block_bytes, 0);   // named, not readable
     CHECK_EQ(ilm_type(99)->block, 1);
     CHECK(ilm_type(ILM_TYPE_F16)->weight && !ilm_type(ILM_TYPE_I32)->weight);
-    CHECK(ilm_type(ILM_TYPE_Q4_0)->acts == (ILM_ACT_F32 | ILM_ACT_Q8));
+    CHECK(ilm_type(ILM_TYPE_Q4_0)->acts == (ILM_ACT_F32 | ILM_ACT_Q8 | ILM_ACT_FA));
     CHECK(ilm_type(ILM_TYPE_F32)->acts == ILM_ACT_F32);
     size_t bytes = 0;
     const int64_t ne[2] = {64, 3};

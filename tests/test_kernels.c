@@ -352,6 +352,120 @@ TEST(kernels_mm_f32_q4_0_matches_double_reference) {
     free(src), free(x);
 }
 
+// ---- float activations, per block (mm_fa, --act bf16) -------------------------------------
+
+// mm_fa of every set that has one, against the exact scalar mm_f32 (kernels.h contract):
+// |y - y_f32| <= tol · Σ_k |w_k·x_k| per (row, column), tol = 2^-8 on bf16 sets (activations
+// rounded to bf16: |x_bf16 - x| <= 2^-9·|x|, doubled for the f32 sums and the offset
+// correction) and (K + 64)·2^-24 on f32 sets (reassociation only). Batched = single and the
+// row split are bit-exact. Columns 1..17 and 33, odd row counts, K up to 4192.
+static void check_mm_fa(const ilm_kernels *set, int type) {
+    const ilm_kernels *ref = scalar_set();
+    static const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 33};
+    int failures = 0;
+    for (int ki = 0; ki < COUNT(test_K_quant); ki++) {
+        const int K = test_K_quant[ki], nb = K / 32;
+        const double tol = set->round_bf16a ? 1.0 / 256 : (K + 64) * 0x1p-24;
+        for (int ri = 0; ri < COUNT(test_rows); ri++) {
+            const int rows = test_rows[ri], nmax = 33;
+            void *src = random_matrix(type, rows, K, 5000 + 13 * K + rows);
+            void *owned;
+            const ilm_matrix wref = {type, rows, K, src};
+            const ilm_matrix w = pack_for(set, type, src, rows, K, &owned);
+            float *x = random_floats((size_t)nmax * K, 91 + K, 2.0f);
+            // activations in the set's form: its bf16 rows, or x itself
+            ilm_bf16a *xb = malloc(sizeof(ilm_bf16a) * (size_t)nmax * nb);
+            if (set->round_bf16a)
+                for (int c = 0; c < nmax; c++) set->round_bf16a(x + (size_t)c * K, K, xb + (size_t)c * nb);
+            const void *xa = set->round_bf16a ? (const void *)xb : (const void *)x;
+            const size_t col = set->round_bf16a ? sizeof(ilm_bf16a) * nb : sizeof(float) * K;
+            // Σ|w·x| per (row, column)
+            float *wrow = malloc(sizeof(float) * K);
+            double *mag = calloc((size_t)rows * nmax, sizeof(double));
+            for (int r = 0; r < rows; r++) {
+                ref->dequant_row(type, (const char *)src + r * ilm_row_bytes(type, K), wrow, K);
+                for (int c = 0; c < nmax; c++)
+                    for (int k = 0; k < K; k++) mag[(size_t)c * rows + r] += fabs((double)wrow[k] * x[(size_t)c * K + k]);
+            }
+            const int ldy = rows + 3;
+            const size_t ysz = (size_t)ldy * nmax;
+            float *y_ref = malloc(ysz * sizeof(float)), *y = malloc(ysz * sizeof(float));
+            float *y_one = malloc(ysz * sizeof(float)), *y_split = malloc(ysz * sizeof(float));
+            for (int ni = 0; ni < COUNT(ns); ni++) {
+                const int n = ns[ni];
+                for (size_t i = 0; i < ysz; i++) y_ref[i] = y[i] = y_one[i] = y_split[i] = -7.0f;
+                ref->mm_f32(&wref, 0, rows, x, n, y_ref, ldy);
+                set->mm_fa(&w, 0, rows, xa, n, y, ldy);
+                for (int c = 0; c < n; c++)
+                    set->mm_fa(&w, 0, rows, (const char *)xa + c * col, 1, y_one + (size_t)c * ldy, ldy);
+                const int il = set->interleave, sp = ((rows + 1) / 2 + il - 1) / il * il, split = sp < rows ? sp : 0;
+                if (split) set->mm_fa(&w, 0, split, xa, n, y_split, ldy);
+                set->mm_fa(&w, split, rows, xa, n, y_split, ldy);
+                for (int c = 0; c < nmax && failures < 5; c++)
+                    for (int r = 0; r < ldy && failures < 5; r++) {
+                        const size_t i = (size_t)c * ldy + r;
+                        if (r >= rows || c >= n) {  // outside the product: untouched
+                            if (y[i] != -7.0f) { failures++; CHECK_MSG(0, "%s mm_fa wrote outside: c %d r %d", set->name, c, r); }
+                            continue;
+                        }
+                        const double bound = tol * mag[(size_t)c * rows + r] + 1e-30;
+                        if (!(fabs((double)y[i] - y_ref[i]) <= bound)) {
+                            failures++;
+                            CHECK_MSG(0, "%s mm_fa type %d K=%d rows=%d n=%d (c %d r %d): %.9g vs f32 %.9g (bound %.3g)",
+                                      set->name, type, K, rows, n, c, r, y[i], y_ref[i], bound);
+                        }
+                    }
+                size_t bad = 0;
+                if (failures < 5 && !same_bits(y, y_one, ysz, &bad))
+                    { failures++; CHECK_MSG(0, "%s mm_fa batched != single: type %d K=%d rows=%d n=%d at %zu", set->name, type, K, rows, n, bad); }
+                if (failures < 5 && !same_bits(y, y_split, ysz, &bad))
+                    { failures++; CHECK_MSG(0, "%s mm_fa row split changes result: type %d K=%d rows=%d n=%d at %zu", set->name, type, K, rows, n, bad); }
+            }
+            free(y_ref), free(y), free(y_one), free(y_split), free(x), free(xb), free(wrow), free(mag), free(owned), free(src);
+        }
+    }
+}
+
+TEST(kernels_mm_fa_q4_0_vs_f32) {
+    FOR_EACH_SIMD_SET(set) if (set->mm_fa) check_mm_fa(set, ILM_TYPE_Q4_0);
+}
+TEST(kernels_mm_fa_q8_0_vs_f32) {
+    FOR_EACH_SIMD_SET(set) if (set->mm_fa) check_mm_fa(set, ILM_TYPE_Q8_0);
+}
+
+// round_bf16a: every value rounded to nearest even (ilm_f32_to_bf16; ties, carries into the
+// exponent, signed zeros, large values), in pair order, and the sum of the rounded values.
+TEST(kernels_round_bf16a) {
+    const int K = 96;
+    float x[96];
+    uint64_t s = 5;
+    for (int k = 0; k < K; k++) x[k] = 3.0f * t_rand_f32(&s);
+    const float specials[] = {1.00390625f /* tie, even stays */, 1.01171875f /* tie, rounds up */, -0.0f, 0.0f,
+                              1.9999999f /* carry */, -65504.5f, 3e38f, 1e-30f};
+    memcpy(x + 32, specials, sizeof specials);
+    int tested = 0;
+    FOR_EACH_SIMD_SET(set) {
+        if (!set->round_bf16a) continue;
+        tested++;
+        ilm_bf16a out[3];
+        set->round_bf16a(x, K, out);
+        for (int b = 0; b < K / 32; b++) {
+            double sum = 0;
+            for (int c = 0; c < 8; c++)
+                for (int j = 0; j < 2; j++) {
+                    const uint32_t p = out[b].pair[2 * c + j];
+                    const int k0 = 32 * b + 4 * c + j;
+                    CHECK_MSG((p & 0xFFFF) == ilm_f32_to_bf16(x[k0]) && (p >> 16) == ilm_f32_to_bf16(x[k0 + 2]),
+                              "%s pair %d of block %d: %08x, want %04x|%04x", set->name, 2 * c + j, b, p,
+                              ilm_f32_to_bf16(x[k0 + 2]), ilm_f32_to_bf16(x[k0]));
+                    sum += (double)ilm_bf16_to_f32((uint16_t)p) + ilm_bf16_to_f32((uint16_t)(p >> 16));
+                }
+            CHECK_NEAR(out[b].sum, sum, 1e-6 * fabs(sum) + 1e-30);
+        }
+    }
+    (void)tested;  // none on CPUs without a bf16 set: nothing to check
+}
+
 // ---- attention ----------------------------------------------------------------------------
 
 // Scores: each SIMD set sums in its own order; |error| <= 1e-6 * Σ|q_d·k_d| (f32 rounding of

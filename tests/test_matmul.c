@@ -61,24 +61,24 @@ static void free_case(mm_case *c) {
     free(c->file), free(c->y), free(c->y_ref);
 }
 
-static void check_shared(ilm_pool *pool, mm_case *cs, const float *x, bool act_f32, bool pre_quantized) {
-    ilm_q8a q_ref[N_ROWS * K / ILM_QK], q[N_ROWS * K / ILM_QK];
+static void check_shared(ilm_pool *pool, mm_case *cs, const float *x, int act, bool pre_quantized) {
+    static _Alignas(64) char q_ref[N_ROWS * (K / ILM_QK + 1) * ILM_ACT_SCRATCH_BLOCK], q[sizeof q_ref];
     const ilm_weight *ws[N_W];
     float *ys[N_W];
     int ldys[N_W];
     for (int i = 0; i < N_W; i++) {
-        ilm_matmul(pool, act_f32, q_ref, &cs[i].w, x, N_ROWS, cs[i].y_ref, cs[i].ldy);
+        ilm_matmul(pool, act, q_ref, &cs[i].w, x, N_ROWS, cs[i].y_ref, cs[i].ldy);
         memset(cs[i].y, 0xff, (size_t)N_ROWS * cs[i].ldy * sizeof *cs[i].y);   // NaN: unwritten
         ws[i] = &cs[i].w, ys[i] = cs[i].y, ldys[i] = cs[i].ldy;
     }
-    if (pre_quantized) ilm_quantize_rows(x, N_ROWS, K, K, q);
-    ilm_matmul_shared(pool, act_f32, q, ws, ys, ldys, N_W, x, pre_quantized, N_ROWS);
+    if (pre_quantized) ilm_quantize_rows(x, N_ROWS, K, K, (ilm_q8a *)q);
+    ilm_matmul_shared(pool, act, q, ws, ys, ldys, N_W, x, pre_quantized, N_ROWS);
     for (int i = 0; i < N_W; i++)
         for (int c = 0; c < N_ROWS; c++)
             CHECK_MSG(memcmp(cs[i].y + (size_t)c * cs[i].ldy, cs[i].y_ref + (size_t)c * cs[i].ldy,
                              (size_t)cs[i].w.m.rows * sizeof(float)) == 0,
-                      "%s, act_f32 %d, pre-quantized %d: weight %d of %d (type %d), row %d differs",
-                      ilm_k->name, act_f32, pre_quantized, i, N_W, cs[i].w.m.type, c);
+                      "%s, act %d, pre-quantized %d: weight %d of %d (type %d), row %d differs",
+                      ilm_k->name, act, pre_quantized, i, N_W, cs[i].w.m.type, c);
 }
 
 TEST(matmul_shared_equals_matmul_for_any_count) {
@@ -105,9 +105,9 @@ TEST(matmul_shared_equals_matmul_for_any_count) {
         int made = 0;
         while (made < N_W && make_case(&cs[made], made, pool, &seed) == 0) made++;
         if (made == N_W) {
-            for (int act_f32 = 0; act_f32 < 2; act_f32++) {
-                check_shared(pool, cs, x, act_f32, false);
-                check_shared(pool, cs, x, act_f32, true);
+            for (int act = ILM_ACTS_Q8; act <= ILM_ACTS_F32; act++) {
+                check_shared(pool, cs, x, act, false);
+                if (act == ILM_ACTS_Q8) check_shared(pool, cs, x, act, true);
             }
             // Fewer weights than one dispatch holds, and none at all.
             float *ys[1] = {cs[0].y};

@@ -41,13 +41,22 @@ static void progress(bool tty, const char *fmt, ...) {
 static double bandwidth_for(bench_state *S, int n_threads, double given, bool announce) {
     for (int i = 0; i < S->n_bw; i++)
         if (S->bw_threads[i] == n_threads) return S->bw[i];
-    double bw = given > 0 ? given : ilm_measure_read_bw(n_threads);
+    ilm_bw_probe p = {0};
+    if (given > 0) p.gb_s = given, snprintf(p.method, sizeof p.method, "given by --read-bw");
+    else p = ilm_probe_read_bw(n_threads);
+    const double peak = ilm_measure_int8_peak(n_threads);
+    S->llc = ilm_kbench_llc_bytes();
     if (S->n_bw < 64) {
         S->bw_threads[S->n_bw] = n_threads;
-        S->bw[S->n_bw++] = bw;
+        S->peak[S->n_bw] = peak;
+        if (p.bytes)
+            snprintf(S->bw_method[S->n_bw], sizeof S->bw_method[0], "best: %s; %.1f GiB buffer, LLC %zu MiB", p.method,
+                     p.bytes / 1073741824.0, S->llc >> 20);
+        else snprintf(S->bw_method[S->n_bw], sizeof S->bw_method[0], "%s", p.method);
+        S->bw[S->n_bw++] = p.gb_s;
     }
-    if (announce) fprintf(stderr, "ironlm: read bandwidth: %.1f GB/s (%d threads)\n", bw, n_threads);
-    return bw;
+    if (announce) fprintf(stderr, "ironlm: read bandwidth: %.1f GB/s (%d threads; %s)\n", p.gb_s, n_threads, p.method);
+    return p.gb_s;
 }
 
 static bench_row *new_row(bench_state *S, ilm_err *err) {
@@ -120,7 +129,7 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
     progress(tty, "bench: measuring read bandwidth (%d threads)", n_threads);
     const double bw = bandwidth_for(S, n_threads, o->read_bw, o->out != OUT_MD);
     if (o->draft) {
-        if (ilm_drafter_load(&d, o->draft, e.model, e.pool, eo.act_f32, err)) goto done;
+        if (ilm_drafter_load(&d, o->draft, e.model, e.pool, eo.act, err)) goto done;
     }
     // Tests run in groups: each plain test alone; the speculative tests of one -n value
     // together, their repetitions interleaved (dm0, dm1, ..., dm0, dm1, ...) so that a
@@ -199,6 +208,17 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
         for (int k = first_row; k < S->n_rows; k++) {
             bench_row *r = &S->rows[k];
             summarize(r, bw);
+            // the roofline: bw% can pass 100 only from the cache; prefill against the int8 peak
+            const ilm_bench_model_info *mi = &me->info;
+            const double active = mi->dense_bytes + (mi->n_expert ? (double)mi->expert_bytes * mi->n_expert_used / mi->n_expert : 0);
+            r->cache_resident = S->llc && active <= (double)S->llc;
+            double peak = 0;
+            for (int b = 0; b < S->n_bw; b++)
+                if (S->bw_threads[b] == n_threads) peak = S->peak[b];
+            if (r->t.kind == T_PP && peak > 0 && mi->size > 0) {
+                const double macs_per_token = active * ((double)mi->n_params / (double)mi->size);  // weights
+                r->peak_pct = 100.0 * 2 * macs_per_token * r->avg / (peak * 1e9);
+            }
             if (r->t.kind == T_SPEC) {
                 r->accept_rate = r->drafted ? (double)r->accepted / r->drafted : 0;
                 r->mean_accepted = r->rounds ? (double)r->accepted / r->rounds : 0;

@@ -29,6 +29,8 @@ typedef struct {
     double *ts;                 // [reps] tokens/s per repetition
     int reps;
     double avg, sd, gb_s, bw_pct;
+    double peak_pct;            // prefill rows: int8 ops/s (2·matmul weights·t/s) of the int8 peak; else 0
+    bool cache_resident;        // the streamed weights fit the LLC: bw% may exceed 100
     // speculative rows
     double accept_rate, mean_accepted;
     double accept_at[ILM_SPEC_MAX_DRAFT];
@@ -73,6 +75,9 @@ typedef struct {
     int n_models;
     int bw_threads[64];
     double bw[64];
+    char bw_method[64][192];    // how the probe got bw[i] (or "given")
+    double peak[64];            // int8 dot peak in GOPS at bw_threads[i] (0: none)
+    size_t llc;                 // last-level cache bytes
     int n_bw;
     double load_start, load_end;  // 1-minute load average around the run (-1: unknown)
     ilm_bench_costs costs[64];  // one per (model, threads) in speculative mode

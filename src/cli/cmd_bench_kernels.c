@@ -12,7 +12,8 @@
 static void usage(FILE *f) {
     fputs("usage: ironlm bench --kernels [-t N] [--isa avx2,avx512,...] [--types q4_0,q8_0,q4_0f,q8_0f,f16,bf16,f32]\n"
           "                    [-n 1,2,4,8,32] [--rows 4096] [--cols 4096] [--mem MiB] [--min-time 0.3]\n"
-          "  q4_0/q8_0: weights x Q8 activations (mm_q8); q4_0f/q8_0f: W4A16/W8A16 (mm_f32).\n"
+          "  q4_0/q8_0: weights x Q8 activations (mm_q8); q4_0f/q8_0f: W4A16/W8A16 (mm_f32);\n"
+          "  q4_0a/q8_0a: the fast W4A16 path of --act bf16 (mm_fa; sets without one are skipped).\n"
           "  Default: every SIMD set this CPU runs (scalar only when named), every type.\n",
           f);
 }

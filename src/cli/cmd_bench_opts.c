@@ -14,7 +14,7 @@ static void usage(void) {
             "          --draft D.gguf --draft-max 0,1,2,3,4 [--prompt-file F] (speculative sweep; -n tokens)\n"
             "  -r N (repetitions, default 5)  -t 1,2 (thread counts)  -o md|json|csv  --no-warmup\n"
             "  --read-bw GBS (skip the bandwidth probe: use this read bandwidth for bw%%)\n"
-            "  engine: -b N  -c N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n"
+            "  engine: -b N  -c N  --kv-type f16|f32  --act q8|bf16|f32  --numa off|distribute|interleave|replicate\n"
             "  ironlm bench --kernels ... : kernel microbenchmarks (see ironlm bench --kernels --help)\n");
 }
 

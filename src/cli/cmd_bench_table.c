@@ -19,17 +19,28 @@ static void print_load(const bench_state *S, FILE *f) {
 
 static void print_md(const bench_state *S, FILE *f) {
     print_load(S, f);
-    for (int i = 0; i < S->n_bw; i++) fprintf(f, "read bandwidth: %.1f GB/s (%d threads)\n", S->bw[i], S->bw_threads[i]);
-    fprintf(f, "\n| model | size | params | kernels | threads | test | t/s | GB/s | bw%% |\n");
-    fprintf(f, "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
+    bool any_cached = false;
+    for (int i = 0; i < S->n_rows; i++) any_cached |= S->rows[i].cache_resident;
+    for (int i = 0; i < S->n_bw; i++) {
+        fprintf(f, "read bandwidth: %.1f GB/s (%d threads) [%s]\n", S->bw[i], S->bw_threads[i], S->bw_method[i]);
+        if (S->peak[i] > 0)
+            fprintf(f, "int8 dot peak: %.0f GOPS (%d threads, the %s set's int8 dot loop)\n", S->peak[i], S->bw_threads[i],
+                    S->models[0].kernels);
+    }
+    if (any_cached)
+        fprintf(f, "(LLC): the weights a pass streams fit the last-level cache (%zu MiB): bw%% may pass 100\n", S->llc >> 20);
+    fprintf(f, "\n| model | size | params | kernels | threads | test | t/s | GB/s | bw%% | %%peak |\n");
+    fprintf(f, "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < S->n_rows; i++) {
         const bench_row *r = &S->rows[i];
         const model_entry *m = &S->models[r->model];
         char params[32];
         fmt_params(m->info.n_params, params, sizeof params);
-        fprintf(f, "| %s | %.2f GiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %.1f |\n", m->name,
+        char peak[32] = "-";
+        if (r->peak_pct > 0) snprintf(peak, sizeof peak, "%.1f", r->peak_pct);
+        fprintf(f, "| %s | %.2f GiB | %s | %s | %d | %s | %.2f ± %.2f | %.1f | %.1f%s | %s |\n", m->name,
                 m->info.size / 1073741824.0, params, m->kernels, r->n_threads, r->test, r->avg, r->sd, r->gb_s,
-                r->bw_pct);
+                r->bw_pct, r->cache_resident ? " (LLC)" : "", peak);
     }
 }
 
@@ -98,7 +109,8 @@ static void print_json(const bench_state *S, FILE *f) {
                    "\"samples_ts\": [",
                 r->t.n_prompt, r->t.n_gen, r->t.depth, r->avg, r->sd);
         for (int k = 0; k < r->reps; k++) fprintf(f, "%s%.6f", k ? ", " : "", r->ts[k]);
-        fprintf(f, "], \"gb_s\": %.6f, \"bw_pct\": %.4f", r->gb_s, r->bw_pct);
+        fprintf(f, "], \"gb_s\": %.6f, \"bw_pct\": %.4f, \"cache_resident\": %s, \"peak_pct\": %.4f", r->gb_s, r->bw_pct,
+                r->cache_resident ? "true" : "false", r->peak_pct);
         if (r->t.kind == T_SPEC) {
             fprintf(f, ", \"draft_max\": %d, \"accept_rate\": %.6f, \"mean_accepted\": %.6f, \"accept_at\": [",
                     r->t.draft_max, r->accept_rate, r->mean_accepted);

@@ -28,7 +28,7 @@ int ilm_cmd_logits(int argc, char **argv) {
         }
     }
     if (!tokens || !out || !eo.model) {
-        ilm_fail(&err, "usage: ironlm logits -m MODEL.gguf --tokens 2,17,300 -o OUT.f32 [--kv-type f16|f32] [--act q8|f32] [-t N]");
+        ilm_fail(&err, "usage: ironlm logits -m MODEL.gguf --tokens 2,17,300 -o OUT.f32 [--kv-type f16|f32] [--act q8|bf16|f32] [-t N]");
         goto bad;
     }
     int32_t *ids;

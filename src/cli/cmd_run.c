@@ -86,7 +86,7 @@ static void usage(void) {
             "  --repeat-penalty P  --repeat-last-n N  --presence-penalty P  --frequency-penalty P  --logit-bias ID(+|-)B\n"
             "  --chat  --system TEXT  --draft D.gguf  --draft-max N  --draft-p-min P  --spec-autotune\n"
             "  --json (output: any JSON object)  --json-schema FILE (output: JSON valid for the schema)\n"
-            "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n");
+            "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|bf16|f32  --numa off|distribute|interleave|replicate\n");
 }
 
 static int parse_float(const char *opt, const char *v, float lo, float hi, float *out, ilm_err *err) {
@@ -195,7 +195,7 @@ int ilm_cmd_run(int argc, char **argv) {
         s.constraint = con;
     }
     if (draft_path) {
-        int drc = ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act_f32, &err);
+        int drc = ilm_drafter_load(&d, draft_path, e.model, e.pool, eo.act, &err);
         if (dfd >= 0) close(dfd);
         if (drc) goto fail;
         fprintf(stderr, "ironlm: %s; draft-max %ld, p-min %.2f%s\n", ilm_drafter_describe(d), draft_max, (double)p_min,

@@ -14,7 +14,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: ironlm serve -m MODEL.gguf [options]\n"
             "  --draft D.gguf (-md)  --draft-max N  --draft-p-min P  --spec-autotune\n"
-            "  --parallel N (-np)  -c TOTAL_CTX  -t N  -b N  --kv-type f16|f32  --act q8|f32  --numa MODE\n"
+            "  --parallel N (-np)  -c TOTAL_CTX  -t N  -b N  --kv-type f16|f32  --act q8|bf16|f32  --numa MODE\n"
             "  --host ADDR (127.0.0.1)  --port N (8080; 0: any)  --api-key KEY  --api-key-file F  --alias NAME\n"
             "  --max-body BYTES  --timeout S  --max-conn N  --max-queue N  -n N (default max_tokens)  --quiet\n");
 }

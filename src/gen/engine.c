@@ -46,11 +46,12 @@ int ilm_engine_parse_opt(ilm_engine_opts *o, int argc, char **argv, int *i, ilm_
         return 1;
     }
     if (!strcmp(a, "--act")) {
-        if (*i + 1 >= argc) return ilm_fail(err, "--act needs q8 or f32");
+        if (*i + 1 >= argc) return ilm_fail(err, "--act needs q8, bf16 or f32");
         const char *v = argv[++*i];
-        if (!strcmp(v, "f32")) o->act_f32 = true;
-        else if (!strcmp(v, "q8") || !strcmp(v, "q8_0")) o->act_f32 = false;
-        else return ilm_fail(err, "--act: expected q8 or f32 (%s)", v);
+        if (!strcmp(v, "f32")) o->act = ILM_ACTS_F32;
+        else if (!strcmp(v, "bf16")) o->act = ILM_ACTS_BF16;
+        else if (!strcmp(v, "q8") || !strcmp(v, "q8_0")) o->act = ILM_ACTS_Q8;
+        else return ilm_fail(err, "--act: expected q8, bf16 or f32 (%s)", v);
         return 1;
     }
     if (!strcmp(a, "--numa")) {
@@ -93,7 +94,7 @@ int ilm_engine_open(ilm_engine *e, const ilm_engine_opts *o, ilm_err *err) {
             fprintf(stderr, "ironlm: context %d capped at the model's %d\n", e->n_ctx, m->n_ctx_train);
         e->n_ctx = m->n_ctx_train;
     }
-    ilm_fwd_opts fo = {o->max_batch, e->n_ctx, o->act_f32};
+    ilm_fwd_opts fo = {o->max_batch, e->n_ctx, o->act};
     if (ilm_fwd_create(&e->fwd, m, e->pool, &fo, err)) goto fail;
     e->kv = calloc((size_t)(o->n_seq > 0 ? o->n_seq : 1), sizeof *e->kv);
     if (!e->kv) {

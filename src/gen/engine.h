@@ -14,7 +14,7 @@ typedef struct {
     int numa;              // --numa
     int n_ctx;             // -c (0: 8192, capped at the model's)
     int kv_type;           // --kv-type f16|f32
-    bool act_f32;          // --act f32 (W4A16)
+    int act;               // --act q8|bf16|f32 (ilm_acts: Q8, W4A16 fast, W4A16 exact)
     int max_batch;         // -b
     int n_seq;             // KV caches to create (parallel sequences)
     bool verbose;          // log lines on stderr

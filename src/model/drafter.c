@@ -32,7 +32,7 @@ struct ilm_drafter {
     const ilm_model *t;       // target (verifier)
     ilm_model *own;           // owner of the GGUF and converted vectors
     ilm_pool *pool;
-    bool act_f32;
+    int act;
     char arch[32], desc[160];
     int n_layer, H, Ht, V;
     float eps;
@@ -200,7 +200,7 @@ static int drafter_weights(void *drafter, ilm_weight_fn fn, void *ctx) {
                             sizeof d->layers[0], d->n_layer, fn, ctx);
 }
 
-int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,
+int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, int act,
                      ilm_err *err) {
     ilm_drafter *d = calloc(1, sizeof *d);
     if (!d || !(d->own = calloc(1, sizeof *d->own))) {
@@ -209,7 +209,7 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     }
     d->t = target;
     d->pool = pool;
-    d->act_f32 = act_f32;
+    d->act = act;
     if (ilm_gguf_open(&d->own->gguf, path, err)) goto fail;
     ilm_gguf *g = d->own->gguf;
     char *arch = NULL;
@@ -310,7 +310,7 @@ int ilm_drafter_reserve(ilm_drafter *d, int nb, ilm_err *err) {
         free(*bufs[i]);
         *bufs[i] = p;
     }
-    ilm_q8a *qa = calloc(n * (size_t)(mk / ILM_QK + 1), sizeof(ilm_q8a));
+    ilm_q8a *qa = calloc(1, ilm_act_scratch_bytes(nb, mk));
     if (!qa) return ilm_fail(err, "out of memory (drafter scratch for %d rows)", nb);
     free(d->qa);
     d->qa = qa;
@@ -334,7 +334,7 @@ void ilm_drafter_emulate(ilm_drafter *d, enum ilm_drafter_attention mode) { d->e
 
 // y = W·x for n rows (x rows of W's input width, y rows ldy apart).
 static void mm(ilm_drafter *d, const ilm_weight *w, const float *x, int n, float *y, int ldy) {
-    ilm_matmul(d->pool, d->act_f32, d->qa, w, x, n, y, ldy);
+    ilm_matmul(d->pool, d->act, d->qa, w, x, n, y, ldy);
 }
 
 typedef struct {
@@ -472,7 +472,7 @@ int ilm_drafter_step_batch(ilm_drafter *d, int n, const ilm_kv *const *kvs, cons
         const ilm_weight *ws[2] = {&ly->gate, &ly->up};
         float *ys[2] = {d->gbuf, d->ubuf};
         int ld[2] = {F, F};
-        ilm_matmul_shared(d->pool, d->act_f32, d->qa, ws, ys, ld, 2, d->a, false, n);  // gate, up [n][F]
+        ilm_matmul_shared(d->pool, d->act, d->qa, ws, ys, ld, 2, d->a, false, n);  // gate, up [n][F]
         for (int r = 0; r < n; r++)                                   // gate = gelu(gate) ⊙ up
             ilm_k->geglu(d->gbuf + (size_t)r * F, d->gbuf + (size_t)r * F, d->ubuf + (size_t)r * F, F);
         mm(d, &ly->down, d->gbuf, n, d->o, H);                        // o = W_down · gate [n][H]

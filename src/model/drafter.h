@@ -12,7 +12,7 @@ typedef struct ilm_drafter ilm_drafter;
 // Loads a drafter for `target`: arch gemma4_mtp (ik_llama.cpp), gemma4-assistant
 // (llama.cpp) or gemma4_assistant (community files). Refuses a drafter whose vocabulary,
 // backbone width, head dims or KV head counts do not fit the target.
-int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, bool act_f32,
+int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *target, ilm_pool *pool, int act,
                      ilm_err *err);
 void ilm_drafter_free(ilm_drafter *d);
 const char *ilm_drafter_describe(const ilm_drafter *d);

@@ -35,7 +35,7 @@ struct ilm_fwd {
     float *ple;                     // per-layer inputs       [B][L*P]
     float *ple_ctx;                 // their context part     [B][L*P]
     float *cs_swa, *cs_full;        // RoPE cos/sin           [B][n_rot]
-    ilm_q8a *qa;                    // quantized activations  [B*topk][max_k/32]
+    ilm_q8a *qa;                    // prepared activations   ilm_act_scratch_bytes(B*topk, max_k)
     float *scores;                  // attention scratch      [nth][max_ctx]
     float *yrows;                   // final rows             [B][H]
     ilm_moe *moe;                   // the MoE block's scratch (MoE models only)
@@ -47,20 +47,20 @@ static void *zalloc(size_t n, ilm_err *err) { return ilm_calloc(1, n ? n : 1, er
 
 // y = W·x for n rows of x (stride K); picks the q8 or f32 kernel for the weight type.
 static void matmul(ilm_fwd *f, const ilm_weight *w, const float *x, int n, float *y, int ldy) {
-    ilm_matmul(f->pool, f->opt.act_f32, f->qa, w, x, n, y, ldy);
+    ilm_matmul(f->pool, f->opt.act, f->qa, w, x, n, y, ldy);
 }
 
 // Several matrices sharing one input (Q/K/V, gate/up): one quantization, one dispatch.
 // x_q8: the row pass that produced x already put its Q8 rows in f->qa (for_rows_q8).
 static void matmul_shared(ilm_fwd *f, const ilm_weight *const *ws, float *const *ys, const int *ldys, int nw,
                           const float *x, bool x_q8, int n) {
-    ilm_matmul_shared(f->pool, f->opt.act_f32, f->qa, ws, ys, ldys, nw, x, x_q8, n);
+    ilm_matmul_shared(f->pool, f->opt.act, f->qa, ws, ys, ldys, nw, x, x_q8, n);
 }
 
 // Whether every one of ws takes Q8 activations (so one quantized input serves them all).
 static bool all_q8(const ilm_fwd *f, const ilm_weight *const *ws, int nw) {
     bool q = true;
-    for (int i = 0; i < nw; i++) q &= ilm_matmul_uses_q8(f->opt.act_f32, ws[i]);
+    for (int i = 0; i < nw; i++) q &= ilm_matmul_uses_q8(f->opt.act, ws[i]);
     return q;
 }
 
@@ -110,13 +110,13 @@ int ilm_fwd_create(ilm_fwd **out, const ilm_model *m, ilm_pool *pool, const ilm_
     f->ple_ctx = zalloc(B * (size_t)(m->ple_dim * L) * 4, err);
     f->cs_swa = zalloc(B * (size_t)m->n_rot_swa * 4, err);
     f->cs_full = zalloc(B * (size_t)m->n_rot_full * 4, err);
-    f->qa = zalloc(B * topk * (size_t)(f->max_k / ILM_QK + 1) * sizeof(ilm_q8a), err);  // MoE: B·topk rows
+    f->qa = zalloc(ilm_act_scratch_bytes((int)(B * topk), f->max_k), err);  // MoE: B·topk rows (Q8 or bf16)
     f->scores = zalloc((size_t)nth * (size_t)f->opt.max_ctx * 4, err);
     f->yrows = zalloc(B * H * 4, err);
     bool ok = f->h && f->xn && f->x0 && f->q && f->k && f->v && f->att && f->o && f->gate && f->up && f->ple && f->ple_ctx &&
               f->cs_swa && f->cs_full && f->qa && f->scores && f->yrows;
     if (ok && m->n_expert) {
-        const ilm_moe_buffers buf = {pool, f->opt.act_f32, f->qa, f->xn, f->o, f->gate, f->up, f->yrows};
+        const ilm_moe_buffers buf = {pool, f->opt.act, f->qa, f->xn, f->o, f->gate, f->up, f->yrows};
         ok = ilm_moe_create(&f->moe, m, f->B, &buf, err) == 0;
     }
     if (!ok) {

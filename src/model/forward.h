@@ -16,7 +16,7 @@ typedef struct ilm_fwd ilm_fwd;
 typedef struct {
     int max_batch;      // tokens per internal pass (larger batches are split); default 512
     int max_ctx;        // longest KV cache any sequence will use (scratch sizing)
-    bool act_f32;       // W4A16 mode: quantized weights against f32 activations
+    int act;            // activation mode (ilm_acts): Q8, or W4A16 fast (bf16) / exact (f32)
 } ilm_fwd_opts;
 
 int ilm_fwd_create(ilm_fwd **out, const ilm_model *m, ilm_pool *pool, const ilm_fwd_opts *opts, ilm_err *err);

@@ -68,10 +68,10 @@ static void dense_branch(ilm_moe *moe, const ilm_layer *ly, const float *h, int 
     const ilm_weight *gu[2] = {&ly->ffn_gate, &ly->ffn_up};
     float *ys[2] = {b->gate, b->up};
     int ld[2] = {F, F};
-    ilm_matmul_shared(b->pool, b->act_f32, b->qa, gu, ys, ld, 2, b->xn, false, n);
+    ilm_matmul_shared(b->pool, b->act, b->qa, gu, ys, ld, 2, b->xn, false, n);
     for (int i = 0; i < n; i++) ilm_k->geglu(b->gate + (size_t)i * F, b->gate + (size_t)i * F, b->up + (size_t)i * F, F);
     const ilm_weight *down = &ly->ffn_down;
-    ilm_matmul_shared(b->pool, b->act_f32, b->qa, &down, &moe->mden, &H, 1, b->gate, false, n);
+    ilm_matmul_shared(b->pool, b->act, b->qa, &down, &moe->mden, &H, 1, b->gate, false, n);
     for (int i = 0; i < n; i++)
         ilm_k->rmsnorm(moe->mden + (size_t)i * H, moe->mden + (size_t)i * H, ly->post_ffw_norm_1, H, m->eps);
 }
@@ -87,11 +87,9 @@ static void route(ilm_moe *moe, const ilm_layer *ly, const float *h, int n) {
         ilm_k->rmsnorm(r, h + (size_t)i * H, NULL, H, m->eps);
         for (int d = 0; d < H; d++) r[d] *= ly->router_scale[d];  // 1/sqrt(H) folded in at load
     }
-    ilm_mm_job rj = {&ly->router, b->xn, NULL, n, moe->router, E};
-    if (ilm_matmul_uses_q8(b->act_f32, &ly->router)) {
-        ilm_quantize_rows(b->xn, n, H, H, b->qa);
-        rj.xq = b->qa;
-    }
+    const int kind = ilm_matmul_kind(b->act, &ly->router);
+    ilm_prepare_rows(kind, b->xn, n, H, b->qa);
+    const ilm_mm_job rj = ilm_mm_job_for(kind, &ly->router, b->xn, b->qa, 0, n, moe->router, E);
     ilm_mm_run(b->pool, &rj, 1);
     for (int i = 0; i < n; i++) {
         float *z = moe->router + (size_t)i * E;
@@ -114,14 +112,13 @@ static void route(ilm_moe *moe, const ilm_layer *ly, const float *h, int n) {
 static void run_experts(ilm_moe *moe, const ilm_weight *ws, const float *x, int n_assign, int K_in, float *y,
                         int ldy) {
     const ilm_moe_buffers *b = &moe->buf;
-    bool q8 = ilm_matmul_uses_q8(b->act_f32, &ws[0]);
-    if (q8) ilm_quantize_rows(x, n_assign, K_in, K_in, b->qa);
+    const int kind = ilm_matmul_kind(b->act, &ws[0]);  // every expert has the same type
+    ilm_prepare_rows(kind, x, n_assign, K_in, b->qa);
     int nj = 0;
     for (int e = 0; e < moe->m->n_expert; e++)
         if (moe->count[e])
-            moe->jobs[nj++] = (ilm_mm_job){&ws[e], x + (size_t)moe->first[e] * K_in,
-                                           q8 ? b->qa + (size_t)moe->first[e] * (K_in / ILM_QK) : NULL,
-                                           moe->count[e], y + (size_t)moe->first[e] * ldy, ldy};
+            moe->jobs[nj++] = ilm_mm_job_for(kind, &ws[e], x, b->qa, moe->first[e], moe->count[e],
+                                             y + (size_t)moe->first[e] * ldy, ldy);
     ilm_mm_run(b->pool, moe->jobs, nj);
 }
 

@@ -12,8 +12,8 @@ typedef struct ilm_moe ilm_moe;
 // Buffers the block borrows from the pass (forward.c), each for up to B rows.
 typedef struct {
     ilm_pool *pool;
-    bool act_f32;       // W4A16 mode: quantized weights against f32 activations
-    ilm_q8a *qa;        // Q8 activations, [B·n_expert_used][max(H, Fe)/32]
+    int act;            // activation mode (ilm_acts)
+    ilm_q8a *qa;        // prepared activations (Q8 or bf16 rows), ilm_act_scratch_bytes(B·n_expert_used, max(H, Fe))
     float *xn;          // [B][H]  norm outputs: the dense branch's and the router's input
     float *x2;          // [B][H]  the experts' input
     float *gate, *up;   // [B][F]  the dense branch's MLP

@@ -18,6 +18,7 @@ static void mm_task_fn(void *ctx, int ith, int nth) {
         ilm_matrix m = jb->w->m;
         if (jb->w->placed.n_copies) m.data = ilm_placed_for(&jb->w->placed, t->pool, ith);
         if (jb->xq) ilm_k->mm_q8(&m, r0, r1, jb->xq, jb->n, jb->y, jb->ldy);
+        else if (jb->xa) ilm_k->mm_fa(&m, r0, r1, jb->xa, jb->n, jb->y, jb->ldy);
         else ilm_k->mm_f32(&m, r0, r1, jb->x, jb->n, jb->y, jb->ldy);
     }
 }
@@ -27,8 +28,34 @@ void ilm_mm_run(ilm_pool *pool, const ilm_mm_job *jobs, int n_jobs) {
     ilm_pool_run(pool, mm_task_fn, &t);
 }
 
-bool ilm_matmul_uses_q8(bool act_f32, const ilm_weight *w) {
-    return !act_f32 && (ilm_type(w->m.type)->acts & ILM_ACT_Q8);
+int ilm_matmul_kind(int act, const ilm_weight *w) {
+    const unsigned acts = ilm_type(w->m.type)->acts;
+    if (act == ILM_ACTS_Q8 && (acts & ILM_ACT_Q8)) return ILM_ACT_Q8;
+    if (act == ILM_ACTS_BF16 && (acts & ILM_ACT_FA) && ilm_k->mm_fa) return ILM_ACT_FA;
+    return ILM_ACT_F32;
+}
+
+bool ilm_matmul_uses_q8(int act, const ilm_weight *w) { return ilm_matmul_kind(act, w) == ILM_ACT_Q8; }
+
+size_t ilm_act_scratch_bytes(int n, int K) { return (size_t)n * (size_t)(K / ILM_QK + 1) * ILM_ACT_SCRATCH_BLOCK; }
+
+// Rows of the set's bf16 form are read by mm_fa when the set rounds (round_bf16a).
+static bool fa_rounds(int kind) { return kind == ILM_ACT_FA && ilm_k->round_bf16a; }
+
+void ilm_prepare_rows(int kind, const float *x, int n, int K, void *scratch) {
+    if (kind == ILM_ACT_Q8) ilm_quantize_rows(x, n, K, K, scratch);
+    else if (fa_rounds(kind))
+        for (int i = 0; i < n; i++) ilm_k->round_bf16a(x + (size_t)i * K, K, (ilm_bf16a *)scratch + (size_t)i * (K / ILM_QK));
+}
+
+ilm_mm_job ilm_mm_job_for(int kind, const ilm_weight *w, const float *x, const void *scratch, int row0, int n,
+                          float *y, int ldy) {
+    const int K = w->m.cols;
+    ilm_mm_job j = {w, x + (size_t)row0 * K, NULL, n, y, ldy, NULL};
+    if (kind == ILM_ACT_Q8) j.xq = (const ilm_q8a *)scratch + (size_t)row0 * (K / ILM_QK);
+    else if (fa_rounds(kind)) j.xa = (const ilm_bf16a *)scratch + (size_t)row0 * (K / ILM_QK);
+    else if (kind == ILM_ACT_FA) j.xa = j.x;
+    return j;
 }
 
 void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst) {
@@ -37,31 +64,31 @@ void ilm_quantize_rows(const float *x, int n, int K, int ldx, ilm_q8a *dst) {
 
 typedef struct {
     const float *x;
-    int n, K, ldx;
-    ilm_q8a *dst;
-} quant_task;
+    int kind, n, K;
+    void *dst;
+} prep_task;
 
-static void quant_task_fn(void *ctx, int ith, int nth) {
-    const quant_task *t = ctx;
+static void prep_task_fn(void *ctx, int ith, int nth) {
+    const prep_task *t = ctx;
     int i0 = (int)((long)t->n * ith / nth), i1 = (int)((long)t->n * (ith + 1) / nth);
-    ilm_quantize_rows(t->x + (size_t)i0 * t->ldx, i1 - i0, t->K, t->ldx, t->dst + (size_t)i0 * (t->K / ILM_QK));
+    const size_t block = t->kind == ILM_ACT_Q8 ? sizeof(ilm_q8a) : sizeof(ilm_bf16a);
+    ilm_prepare_rows(t->kind, t->x + (size_t)i0 * t->K, i1 - i0, t->K, (char *)t->dst + (size_t)i0 * (t->K / ILM_QK) * block);
 }
 
-// Rows are independent: from 2 rows (speculative verification, prompts) they are quantized
+// Rows are independent: from 2 rows (speculative verification, prompts) they are prepared
 // on the pool; one row (decode) inline, where a dispatch (~1 µs) would cost more than the work.
-static void quantize_rows_pool(ilm_pool *pool, const float *x, int n, int K, ilm_q8a *dst) {
-    quant_task t = {x, n, K, K, dst};
-    if (n < 2) ilm_quantize_rows(x, n, K, K, dst);
-    else ilm_pool_run(pool, quant_task_fn, &t);
+static void prepare_rows_pool(ilm_pool *pool, int kind, const float *x, int n, int K, void *dst) {
+    prep_task t = {x, kind, n, K, dst};
+    if (kind != ILM_ACT_Q8 && !fa_rounds(kind)) return;
+    if (n < 2) ilm_prepare_rows(kind, x, n, K, dst);
+    else ilm_pool_run(pool, prep_task_fn, &t);
 }
 
-void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *w, const float *x, int n, float *y,
+void ilm_matmul(ilm_pool *pool, int act, void *scratch, const ilm_weight *w, const float *x, int n, float *y,
                 int ldy) {
-    ilm_mm_job j = {w, x, NULL, n, y, ldy};
-    if (ilm_matmul_uses_q8(act_f32, w)) {
-        quantize_rows_pool(pool, x, n, w->m.cols, qscratch);
-        j.xq = qscratch;
-    }
+    const int kind = ilm_matmul_kind(act, w);
+    prepare_rows_pool(pool, kind, x, n, w->m.cols, scratch);
+    const ilm_mm_job j = ilm_mm_job_for(kind, w, x, scratch, 0, n, y, ldy);
     ilm_mm_run(pool, &j, 1);
 }
 
@@ -69,18 +96,23 @@ void ilm_matmul(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weigh
 // ilm_pool_run; more weights take more dispatches (none is dropped).
 #define SHARED_CHUNK 8
 
-void ilm_matmul_shared(ilm_pool *pool, bool act_f32, ilm_q8a *qscratch, const ilm_weight *const *ws, float *const *ys,
+void ilm_matmul_shared(ilm_pool *pool, int act, void *scratch, const ilm_weight *const *ws, float *const *ys,
                        const int *ldys, int nw, const float *x, bool x_quantized, int n) {
-    bool need_q8 = false;
-    for (int i = 0; i < nw; i++) need_q8 |= ilm_matmul_uses_q8(act_f32, ws[i]);
-    if (need_q8 && !x_quantized) quantize_rows_pool(pool, x, n, ws[0]->m.cols, qscratch);
+    // In one mode the weights need at most one prepared form (Q8 in the Q8 mode, the set's
+    // bf16 rows in the bf16 mode): prepare it once for all of them.
+    int prep = ILM_ACT_F32;
+    for (int i = 0; i < nw; i++) {
+        const int kind = ilm_matmul_kind(act, ws[i]);
+        if (kind == ILM_ACT_Q8 || fa_rounds(kind)) prep = kind;
+    }
+    if (prep != ILM_ACT_F32 && !(prep == ILM_ACT_Q8 && x_quantized)) prepare_rows_pool(pool, prep, x, n, ws[0]->m.cols, scratch);
     int i0 = 0;
     do {   // at least one dispatch, as before, even for nw == 0
         ilm_mm_job jobs[SHARED_CHUNK];
         int nj = 0;
         for (; nj < SHARED_CHUNK && i0 + nj < nw; nj++) {
             int i = i0 + nj;
-            jobs[nj] = (ilm_mm_job){ws[i], x, ilm_matmul_uses_q8(act_f32, ws[i]) ? qscratch : NULL, n, ys[i], ldys[i]};
+            jobs[nj] = ilm_mm_job_for(ilm_matmul_kind(act, ws[i]), ws[i], x, scratch, 0, n, ys[i], ldys[i]);
         }
         ilm_mm_run(pool, jobs, nj);
         i0 += nj;

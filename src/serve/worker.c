@@ -288,7 +288,7 @@ static int load(ilm_server *S, ilm_err *err) {
     if (ilm_tokenizer_load(&S->tok, S->engine.model->gguf, err)) return -1;
     if (S->opt.draft) {
         if (ilm_convert_resolve_model(S->opt.draft, dpath, sizeof dpath, &dfd, err)) return -1;
-        int drc = ilm_drafter_load(&S->drafter, dpath, S->engine.model, S->engine.pool, eo.act_f32, err);
+        int drc = ilm_drafter_load(&S->drafter, dpath, S->engine.model, S->engine.pool, eo.act, err);
         if (dfd >= 0) close(dfd);
         if (drc) return -1;
         if (S->opt.verbose)

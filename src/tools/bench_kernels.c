@@ -26,8 +26,41 @@
 
 // ---- the machine ----------------------------------------------------------------------
 
+// "32768K", "8M", "512" (bytes) as in sysfs cache/index*/size.
+static size_t parse_size(const char *t) {
+    char *end;
+    unsigned long long v = strtoull(t, &end, 10);
+    if (*end == 'K') v <<= 10;
+    else if (*end == 'M') v <<= 20;
+    else if (*end == 'G') v <<= 30;
+    return (size_t)v;
+}
+
+static int read_line(const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    const int ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
 size_t ilm_kbench_llc_bytes(void) {
-    long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    // sysfs: the highest-level data/unified cache of cpu0
+    size_t best = 0;
+    int best_level = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96], level[16], type[32], size[32];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        if (read_line(path, level, sizeof level)) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+        if (read_line(path, type, sizeof type) || strncmp(type, "Instruction", 11) == 0) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        if (read_line(path, size, sizeof size)) continue;
+        const int lv = atoi(level);
+        if (lv >= best_level) best_level = lv, best = parse_size(size);
+    }
+    if (best) return best;
+    long v = sysconf(_SC_LEVEL3_CACHE_SIZE);  // CPUID, what glibc reports without sysfs
     if (v <= 0) v = sysconf(_SC_LEVEL2_CACHE_SIZE);
     return v > 0 ? (size_t)v : (size_t)32 << 20;
 }
@@ -39,32 +72,62 @@ size_t ilm_kbench_stream_bytes(void) {
     return b;
 }
 
+// MemAvailable of /proc/meminfo in bytes, 0 if unknown.
+static size_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[128];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb << 10;
+}
+
+size_t ilm_probe_buffer_bytes(void) {
+    size_t b = 8 * ilm_kbench_llc_bytes();
+    if (b < ((size_t)1 << 30)) b = (size_t)1 << 30;
+    if (b > ((size_t)4 << 30)) b = (size_t)4 << 30;
+    const size_t avail = mem_available();
+    if (avail && b > avail / 2) b = avail / 2;
+    if (b < ((size_t)64 << 20)) b = (size_t)64 << 20;
+    return b / 4096 * 4096;
+}
+
 // ---- read-bandwidth probe -------------------------------------------------------------------
 
 typedef struct {
     const char *p;
-    size_t bytes;    // multiple of 128
+    size_t bytes;    // multiple of 256
     int cpu;         // CPU to pin to, or -1
+    const ilm_kernels *set;  // its read_sum, or NULL: the portable loop
+    size_t prefetch;
     uint64_t sum;    // written so the loads cannot be dropped
 } read_slice;
 
-// 16-byte vectors (SSE2 / NEON, the baseline of both architectures), 8 independent sums,
-// and a software prefetch 2 KiB ahead: narrow loads alone keep too few cache lines in
-// flight and reach only ~2/3 of what a core (or a wide-load kernel) reads (measured).
+// The portable method: 16-byte vectors (SSE2 / NEON, the baseline of both architectures), 8
+// independent sums, software prefetch ahead.
 typedef uint64_t u64x2 __attribute__((vector_size(16)));
+
+static void pin_to(int cpu) {
+    if (cpu < 0) return;  // the caller may be pinned (thread pool); spread the readers instead
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
 
 static void *read_slice_run(void *arg) {
     read_slice *s = arg;
-    if (s->cpu >= 0) {  // the caller may be pinned (thread pool); spread the readers instead
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(s->cpu, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    pin_to(s->cpu);
+    if (s->set) {
+        s->sum = s->set->read_sum(s->p, s->bytes, s->prefetch);
+        return NULL;
     }
     u64x2 a[8] = {{0}};
     for (size_t i = 0; i < s->bytes; i += 128) {
-        __builtin_prefetch(s->p + i + 2048);
-        __builtin_prefetch(s->p + i + 2048 + 64);
+        __builtin_prefetch(s->p + i + s->prefetch);
+        __builtin_prefetch(s->p + i + s->prefetch + 64);
         for (int k = 0; k < 8; k++) {
             u64x2 v;
             memcpy(&v, s->p + i + 16 * k, 16);
@@ -76,36 +139,122 @@ static void *read_slice_run(void *arg) {
     return NULL;
 }
 
-double ilm_measure_read_bw(int n_threads) {
-    if (n_threads < 1) n_threads = 1;
-    if (n_threads > 256) n_threads = 256;
-    const size_t bytes = ilm_kbench_stream_bytes() / 2 < ((size_t)256 << 20) ? ((size_t)256 << 20) : ilm_kbench_stream_bytes() / 2;
-    char *buf = malloc(bytes);
-    if (!buf) return 0.0;
-    for (size_t i = 0; i < bytes; i += 8) memcpy(buf + i, &i, 8);  // touch every page
+// Seconds for n_threads readers to read buf once with one method (each its slice).
+static double read_pass(const char *buf, size_t bytes, int n_threads, const ilm_kernels *set, size_t prefetch,
+                        uint64_t *sink) {
     const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     read_slice sl[256];
     pthread_t th[256];
-    double best = 1e30;
+    int started[256];
+    const double t0 = ilm_now();
+    for (int t = 0; t < n_threads; t++) {
+        const size_t b0 = bytes / 256 * t / n_threads * 256, b1 = bytes / 256 * (t + 1) / n_threads * 256;
+        sl[t] = (read_slice){buf + b0, b1 - b0, ncpu > 1 ? (int)(t % ncpu) : -1, set, prefetch, 0};
+        started[t] = pthread_create(&th[t], NULL, read_slice_run, &sl[t]) == 0;
+        if (!started[t]) read_slice_run(&sl[t]);
+    }
+    for (int t = 0; t < n_threads; t++)
+        if (started[t]) pthread_join(th[t], NULL);
+    const double dt = ilm_now() - t0;
+    for (int t = 0; t < n_threads; t++) *sink += sl[t].sum;
+    return dt;
+}
+
+ilm_bw_probe ilm_probe_read_bw(int n_threads) {
+    ilm_bw_probe r = {0};
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 256) n_threads = 256;
+    const size_t bytes = ilm_probe_buffer_bytes();
+    // the prefetch distance runs past the end: pad so those lines exist (prefetches of
+    // unmapped addresses are harmless, but stay inside the allocation anyway)
+    char *buf = aligned_alloc(4096, bytes + 8192);
+    if (!buf) return r;
+    for (size_t i = 0; i < bytes + 8192; i += 8) memcpy(buf + i, &i, 8);  // touch every page
+    const ilm_kernels *wide = ilm_k->read_sum ? ilm_k : NULL;
+    static const size_t prefetches[] = {0, 512, 1024, 2048, 4096};
     uint64_t sink = 0;
-    for (int pass = 0; pass < 5; pass++) {
-        const double t0 = ilm_now();
-        int started[256];
-        for (int t = 0; t < n_threads; t++) {
-            const size_t b0 = bytes / 128 * t / n_threads * 128, b1 = bytes / 128 * (t + 1) / n_threads * 128;
-            sl[t] = (read_slice){buf + b0, b1 - b0, ncpu > 1 ? (int)(t % ncpu) : -1, 0};
-            started[t] = pthread_create(&th[t], NULL, read_slice_run, &sl[t]) == 0;
-            if (!started[t]) read_slice_run(&sl[t]);
+    double best = 1e30;
+    const int thread_counts[2] = {n_threads, 1};
+    for (int ti = 0; ti < (n_threads > 1 ? 2 : 1); ti++) {
+        const int nt = thread_counts[ti];
+        for (int m = -1; m < (wide ? 5 : 0); m++) {  // m = -1: portable 16-byte loop, prefetch 2 KiB
+            const ilm_kernels *set = m < 0 ? NULL : wide;
+            const size_t pf = m < 0 ? 2048 : prefetches[m];
+            for (int pass = 0; pass < 2; pass++) {
+                const double dt = read_pass(buf, bytes, nt, set, pf, &sink);
+                if (dt < best) {
+                    best = dt;
+                    snprintf(r.method, sizeof r.method, "%s loads, prefetch %zu B, %d thread%s",
+                             set ? set->name : "16-byte", pf, nt, nt > 1 ? "s" : "");
+                }
+            }
         }
-        for (int t = 0; t < n_threads; t++)
-            if (started[t]) pthread_join(th[t], NULL);
-        const double dt = ilm_now() - t0;
-        for (int t = 0; t < n_threads; t++) sink += sl[t].sum;
-        if (dt < best) best = dt;
     }
     free(buf);
     if (sink == 42) fputs("", stderr);  // keep the sums alive
-    return (double)bytes / best / 1e9;
+    r.gb_s = (double)bytes / best / 1e9;
+    r.bytes = bytes;
+    r.llc = ilm_kbench_llc_bytes();
+    return r;
+}
+
+double ilm_measure_read_bw(int n_threads) { return ilm_probe_read_bw(n_threads).gb_s; }
+
+// ---- int8 dot-product peak --------------------------------------------------------------
+
+typedef struct {
+    const ilm_kernels *set;
+    long iters;
+    int cpu;
+    double macs, secs;
+} dot_slice;
+
+static void *dot_slice_run(void *arg) {
+    dot_slice *s = arg;
+    pin_to(s->cpu);
+    const double t0 = ilm_now();
+    s->macs = s->set->int8_dot_loop(s->iters);
+    s->secs = ilm_now() - t0;
+    return NULL;
+}
+
+double ilm_measure_int8_peak(int n_threads) {
+    const ilm_kernels *set = ilm_k;
+    if (!set->int8_dot_loop) return 0;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 256) n_threads = 256;
+    const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    // calibrate: ~50 ms per thread per pass
+    long iters = 1 << 16;
+    for (;;) {
+        const double t0 = ilm_now();
+        set->int8_dot_loop(iters);
+        const double dt = ilm_now() - t0;
+        if (dt > 0.01 || iters > (1L << 30)) {
+            iters = (long)(iters * (0.05 / (dt > 1e-6 ? dt : 1e-6)));
+            break;
+        }
+        iters *= 4;
+    }
+    if (iters < 1) iters = 1;
+    double best = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        dot_slice sl[256];
+        pthread_t th[256];
+        int started[256];
+        for (int t = 0; t < n_threads; t++) {
+            sl[t] = (dot_slice){set, iters, ncpu > 1 ? (int)(t % ncpu) : -1, 0, 0};
+            started[t] = pthread_create(&th[t], NULL, dot_slice_run, &sl[t]) == 0;
+            if (!started[t]) dot_slice_run(&sl[t]);
+        }
+        double gops = 0;
+        for (int t = 0; t < n_threads; t++) {
+            if (started[t]) pthread_join(th[t], NULL);
+            if (sl[t].secs > 0) gops += 2 * sl[t].macs / sl[t].secs / 1e9;  // each thread at its own pace
+        }
+        if (gops > best) best = gops;
+    }
+    return best;
 }
 
 // ---- one kernel measurement -----------------------------------------------------------------
@@ -116,6 +265,7 @@ typedef struct {
     int n_mats, use_q8, n;
     const float *x;
     const ilm_q8a *xq;
+    const void *xa;        // mm_fa: x or its bf16 rows
     float *y;              // per thread: rows x n each, so threads never share a cache line
     size_t y_stride;
 } mm_job;
@@ -128,23 +278,25 @@ static void mm_job_run(void *ctx, int ith, int nth) {
     float *y = j->y + (size_t)ith * j->y_stride;
     const int ldy = j->mats[0].rows;
     for (int m = 0; m < j->n_mats; m++) {
-        if (j->use_q8) j->set->mm_q8(&j->mats[m], r0, r1, j->xq, j->n, y, ldy);
+        if (j->use_q8 == 1) j->set->mm_q8(&j->mats[m], r0, r1, j->xq, j->n, y, ldy);
+        else if (j->use_q8 == 2) j->set->mm_fa(&j->mats[m], r0, r1, j->xa, j->n, y, ldy);
         else j->set->mm_f32(&j->mats[m], r0, r1, j->x, j->n, y, ldy);
     }
 }
 
 typedef struct {
     const char *label;
-    int type, use_q8;
+    int type, use_q8;   // 1: mm_q8, 2: mm_fa (--act bf16), 0: mm_f32
 } kernel_kind;
 
 static const kernel_kind kinds[] = {
     {"q4_0 x q8", ILM_TYPE_Q4_0, 1},   {"q8_0 x q8", ILM_TYPE_Q8_0, 1},
     {"q4_0 x f32", ILM_TYPE_Q4_0, 0},  {"q8_0 x f32", ILM_TYPE_Q8_0, 0},
     {"f16 x f32", ILM_TYPE_F16, 0},    {"bf16 x f32", ILM_TYPE_BF16, 0},
-    {"f32 x f32", ILM_TYPE_F32, 0},
+    {"f32 x f32", ILM_TYPE_F32, 0},    {"q4_0 x fa", ILM_TYPE_Q4_0, 2},
+    {"q8_0 x fa", ILM_TYPE_Q8_0, 2},
 };
-static const char *const kind_names[] = {"q4_0", "q8_0", "q4_0f", "q8_0f", "f16", "bf16", "f32"};
+static const char *const kind_names[] = {"q4_0", "q8_0", "q4_0f", "q8_0f", "f16", "bf16", "f32", "q4_0a", "q8_0a"};
 #define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
 static void *random_gguf(int type, int rows, int K) {
@@ -206,6 +358,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
     for (int k = 0; k < o->n_ns; k++) nmax = o->ns[k] > nmax ? o->ns[k] : nmax;
     float *x = malloc((size_t)nmax * o->cols * sizeof(float));
     ilm_q8a *xq = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_q8a));
+    ilm_bf16a *xb = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_bf16a));
     float *y = malloc((size_t)o->rows * nmax * sizeof(float) * o->n_threads);  // a slice per thread
     uint64_t s = 7;
     for (size_t i = 0; i < (size_t)nmax * o->cols; i++) {
@@ -224,7 +377,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
         }
         for (const char *const *name = ilm_kernels_all(); *name && !rc; name++) {
             const ilm_kernels *set = ilm_kernels_get(*name);
-            if (!set) continue;
+            if (!set || (kk->use_q8 == 2 && !set->mm_fa)) continue;
             if (o->isa_list ? !list_has(o->isa_list, *name) : !strcmp(*name, "scalar")) continue;
             // one packed matrix, copied until the copies outgrow the caches
             size_t psize = set->packed_size(kk->type, o->rows, o->cols);
@@ -248,9 +401,12 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
             double t_n1 = 0;
             for (int ni = 0; ni < o->n_ns && !rc; ni++) {
                 const int n = o->ns[ni];
-                if (kk->use_q8)
+                if (kk->use_q8 == 1)
                     for (int c = 0; c < n; c++) set->quantize_q8a(x + (size_t)c * o->cols, o->cols, xq + (size_t)c * (o->cols / 32));
-                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, y, (size_t)o->rows * n};
+                if (kk->use_q8 == 2 && set->round_bf16a)
+                    for (int c = 0; c < n; c++) set->round_bf16a(x + (size_t)c * o->cols, o->cols, xb + (size_t)c * (o->cols / 32));
+                mm_job job = {set, mats, n_mats, kk->use_q8, n, x, xq, set->round_bf16a ? (const void *)xb : (const void *)x,
+                              y, (size_t)o->rows * n};
                 ilm_pool_run(pool, mm_job_run, &job);  // warm-up (and page faults)
                 double best = 1e30, spent = 0;
                 for (int pass = 0; pass < 100 && (pass < 2 || spent < o->min_time); pass++) {
@@ -272,7 +428,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
         }
         free(src);
     }
-    free(x), free(xq), free(y);
+    free(x), free(xq), free(xb), free(y);
     ilm_pool_destroy(pool);
     return rc;
 }

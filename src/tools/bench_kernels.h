@@ -6,11 +6,27 @@
 
 #include "base/util.h"
 
-// STREAM-like read bandwidth in GB/s (1e9 bytes/s) with n_threads threads: every thread sums
-// its slice of a buffer far larger than the last-level cache; best of several passes.
-double ilm_measure_read_bw(int n_threads);
+// The read-bandwidth probe: the best of several read methods over a buffer far larger than the
+// last-level cache (ilm_probe_buffer_bytes): the portable 16-byte loop and the active kernel
+// set's widest loads (read_sum) at software prefetch distances 0..4 KiB, with n_threads
+// threads and with one; two passes each. gb_s = 1e9 bytes/s of the fastest pass.
+typedef struct {
+    double gb_s;
+    char method[96];      // "avx512bf16 loads, prefetch 1024 B, 2 threads"
+    size_t bytes;         // the buffer
+    size_t llc;           // ilm_kbench_llc_bytes()
+} ilm_bw_probe;
+ilm_bw_probe ilm_probe_read_bw(int n_threads);
+double ilm_measure_read_bw(int n_threads);  // ilm_probe_read_bw(n_threads).gb_s
+// Bytes the probe reads: max(1 GiB, 8 x LLC), at most 4 GiB and half the available memory.
+size_t ilm_probe_buffer_bytes(void);
+// The int8 dot-product peak of the active kernel set (its int8_dot_loop, the instructions
+// mm_q8 uses) in GOPS (2 ops per multiply-add), n_threads pinned threads each running the
+// tight loop at the clock they get; best of 3 passes. 0 when the set has no such loop.
+double ilm_measure_int8_peak(int n_threads);
 
-// The last-level cache (L3, else L2, else 32 MiB when the system does not say) in bytes.
+// The last-level cache in bytes: sysfs (cpu0's highest cache level), else what glibc reports
+// (CPUID: L3, else L2), else 32 MiB.
 size_t ilm_kbench_llc_bytes(void);
 // Bytes of weights to stream per pass: 4x the LLC, at least 256 MiB, at most 2 GiB (VMs
 // often report the whole socket's L3, far more than the cores we run on can use).
