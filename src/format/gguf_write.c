@@ -1,6 +1,7 @@
 // gguf_write.c — the streaming GGUF v3 writer (see gguf_write.h): metadata serialized in
-// memory, the tensor table laid out at add time, tensor data streamed to PATH.tmp.<pid> and
-// renamed into place by ilm_gguf_writer_finish.
+// memory, the tensor table laid out at add time, tensor data streamed to a temp file beside
+// the output (ilm_out_open in base/util.h: special files refused, symlinks written through,
+// the mode kept) and renamed into place by ilm_gguf_writer_finish.
 #include "format/gguf_write.h"
 
 #include <errno.h>
@@ -24,8 +25,9 @@ struct ilm_gguf_writer {
     wtensor *tensors;
     size_t n_tensors, cap_tensors;
     size_t alignment;
-    FILE *f;
-    char *path, *tmp_path;
+    FILE *f;                // out.f once begun
+    ilm_outfile out;
+    const char *path;       // out.path
     size_t cur_tensor, cur_written;  // streaming position
     uint64_t data_start;
 };
@@ -39,13 +41,10 @@ ilm_gguf_writer *ilm_gguf_writer_new(ilm_err *err) {
 
 void ilm_gguf_writer_free(ilm_gguf_writer *w) {
     if (!w) return;
-    if (w->f) fclose(w->f);
-    if (w->tmp_path) unlink(w->tmp_path);
+    ilm_out_abort(&w->out);
     for (size_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
     free(w->tensors);
     free(w->meta);
-    free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -161,7 +160,7 @@ uint64_t ilm_gguf_writer_file_size(const ilm_gguf_writer *w) {
 }
 
 static int wr(ilm_gguf_writer *w, const void *p, size_t n, ilm_err *err) {
-    if (n && fwrite(p, 1, n, w->f) != n) return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
+    if (n && fwrite(p, 1, n, w->f) != n) return ilm_fail(err, "cannot write %s: %s", w->path, strerror(errno));
     return 0;
 }
 
@@ -176,18 +175,10 @@ static int wr_zeros(ilm_gguf_writer *w, size_t n, ilm_err *err) {
 }
 
 int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err) {
-    size_t n = strlen(path) + 32;
-    w->path = strdup(path);
-    w->tmp_path = malloc(n);
-    if (!w->path || !w->tmp_path) return ilm_fail(err, "out of memory");
-    snprintf(w->tmp_path, n, "%s.tmp.%d", path, (int)getpid());
-    w->f = fopen(w->tmp_path, "wb");
-    if (!w->f) {
-        int e = errno;
-        free(w->tmp_path);
-        w->tmp_path = NULL;
-        return ilm_fail(err, "%s: cannot create (%s)", path, strerror(e));
-    }
+    if (w->f) return ilm_fail(err, "%s: writer already begun", w->path);
+    if (ilm_out_open(&w->out, path, err)) return -1;
+    w->f = w->out.f;
+    w->path = w->out.path;
     uint32_t hdr[2] = {GGUF_MAGIC, 3};
     uint64_t counts[2] = {w->n_tensors, w->n_kv};
     if (wr(w, hdr, 8, err) || wr(w, counts, 16, err) || wr(w, w->meta, w->meta_len, err)) return -1;
@@ -236,13 +227,7 @@ int ilm_gguf_writer_finish(ilm_gguf_writer *w, ilm_err *err) {
     if (w->cur_tensor != w->n_tensors)
         return ilm_fail(err, "%s: tensor data incomplete (%zu of %zu tensors written)", w->path, w->cur_tensor,
                         w->n_tensors);
-    if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
-        return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
-    int rc = fclose(w->f);
+    if (!w->f) return ilm_fail(err, "GGUF writer: finish before begin");
     w->f = NULL;
-    if (rc != 0) return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
-    if (rename(w->tmp_path, w->path) != 0) return ilm_fail(err, "%s: rename failed (%s)", w->path, strerror(errno));
-    free(w->tmp_path);
-    w->tmp_path = NULL;
-    return 0;
+    return ilm_out_commit(&w->out, err);
 }

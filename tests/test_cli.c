@@ -1,0 +1,132 @@
+// test_cli.c — the command line as a careful user meets it (issue 14): output files that are
+// special, inputs that are not regular files, range-checked options, conflicting options,
+// --help/--version, context full, Ctrl-C, chat input. The real binary (IRONLM_BIN) on a tiny
+// model that `ironlm synth` writes here, so none of these needs the reference fixtures.
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+// Runs `ironlm ARGS 2>&1` (printf-style), returns the exit status; *out gets stdout+stderr.
+__attribute__((format(printf, 2, 3))) static int ilm(char **out, const char *fmt, ...) {
+    char args[3000], cmd[4000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", t_bin(), args);
+    char *o = NULL;
+    int rc = t_run(cmd, &o);
+    if (out) *out = o;
+    else free(o);
+    return rc;
+}
+
+// True if s contains every needle (NULL-terminated list); reports the first missing one.
+static bool has(const char *s, const char *needle) {
+    bool ok = s && strstr(s, needle);
+    if (!ok) printf("  (output does not contain \"%s\": %.400s)\n", needle, s ? s : "(null)");
+    return ok;
+}
+
+// A 1-layer e2b-shaped model with a 2048-token vocabulary (24 MB, well under a second),
+// written once per test run. F16 weights so that quantize can take it as input.
+static const char *tiny_model(void) {
+    static char path[600];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", t_tmp("tiny.gguf"));
+        char *o = NULL;
+        int rc = ilm(&o, "synth --variant e2b --type f16 --layers 1 --vocab 2048 -o %s", path);
+        CHECK_MSG(rc == 0, "synth failed: %s", o ? o : "");
+        free(o);
+    }
+    return path;
+}
+
+static long file_size(const char *p) {
+    struct stat st;
+    return lstat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+// ---- 1. special files as outputs ----------------------------------------------------
+
+// OUT exists and is not a regular file: every writer refuses it, names it, and leaves it as
+// it was (no temp file left). Symlinks to devices are refused the same way (written through).
+TEST(cli_out_special_files) {
+    const char *m = tiny_model();
+    const char *fifo = t_tmp("out.fifo"), *dir = t_tmp("out.dir"), *ln = t_tmp("out-null.lnk");
+    const char *lnf = t_tmp("out-full.lnk");
+    CHECK(mkfifo(fifo, 0644) == 0);
+    CHECK(mkdir(dir, 0755) == 0);
+    CHECK(symlink("/dev/null", ln) == 0);
+    CHECK(symlink("/dev/full", lnf) == 0);
+    const char *outs[] = {fifo, dir, ln, lnf};
+    const char *kinds[] = {"a FIFO", "a directory", "a character device", "a character device"};
+    for (int i = 0; i < 4; i++) {
+        char *o = NULL;
+        const char *cmds[] = {"quantize %s %s --type q8_0", "strip %s %s", NULL};
+        for (int c = 0; cmds[c]; c++) {
+            char fmt[200];
+            snprintf(fmt, sizeof fmt, cmds[c], m, outs[i]);
+            CHECK_EQ(ilm(&o, "%s", fmt), 1);
+            CHECK(has(o, "cannot create") && has(o, kinds[i]) && has(o, "refusing"));
+            free(o);
+        }
+        CHECK_EQ(ilm(&o, "synth --variant e2b --type q8_0 --layers 1 --vocab 2048 -o %s", outs[i]), 1);
+        CHECK(has(o, kinds[i]));
+        free(o);
+        CHECK_EQ(ilm(&o, "logits -m %s --tokens 2,3 -o %s -t 1", m, outs[i]), 1);
+        CHECK(has(o, kinds[i]));
+        free(o);
+    }
+    struct stat st;
+    CHECK(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+    CHECK(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK(lstat(ln, &st) == 0 && S_ISLNK(st.st_mode));
+    char *o = NULL;
+    t_run("ls /dev/null.tmp.* /dev/full.tmp.* 2>/dev/null | wc -l", &o);
+    CHECK(o && atoi(o) == 0);
+    free(o);
+}
+
+// A symlink OUT is written through (the link stays, its target is replaced); an existing OUT
+// keeps its permission bits; logits -o goes through temp + rename the same way.
+TEST(cli_out_symlink_and_mode) {
+    const char *m = tiny_model();
+    const char *target = t_tmp("target.gguf"), *ln = t_tmp("via.lnk");
+    FILE *f = fopen(target, "w");
+    CHECK(f && fputs("old", f) >= 0);
+    if (f) fclose(f);
+    CHECK(chmod(target, 0640) == 0);
+    CHECK(symlink(target, ln) == 0);
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "strip %s %s", m, ln), 0);
+    free(o);
+    struct stat st;
+    CHECK(lstat(ln, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(stat(target, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640);
+    CHECK(file_size(target) > 1000000);
+
+    const char *lg = t_tmp("logits.f32");
+    f = fopen(lg, "w");
+    if (f) fclose(f);
+    CHECK(chmod(lg, 0600) == 0);
+    CHECK_EQ(ilm(&o, "logits -m %s --tokens 2,3 -o %s -t 1", m, lg), 0);
+    free(o);
+    CHECK(stat(lg, &st) == 0 && (st.st_mode & 07777) == 0600);
+    CHECK_EQ(file_size(lg), 2 * 2048 * 4);
+    // A dangling link is refused.
+    const char *dl = t_tmp("dangling.lnk");
+    CHECK(symlink(t_tmp("nowhere/x"), dl) == 0);
+    CHECK_EQ(ilm(&o, "strip %s %s", m, dl), 1);
+    CHECK(has(o, "dangling"));
+    free(o);
+    // cannot create names the reason.
+    CHECK_EQ(ilm(&o, "strip %s %s", m, t_tmp("no/such/dir.gguf")), 1);
+    CHECK(has(o, "cannot create") && has(o, "No such file or directory"));
+    free(o);
+}
