@@ -3,6 +3,7 @@
 // --help/--version, context full, Ctrl-C, chat input. The real binary (IRONLM_BIN) on a tiny
 // model that `ironlm synth` writes here, so none of these needs the reference fixtures.
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "base/util.h"
 
 // Runs `ironlm ARGS 2>&1` (printf-style), returns the exit status; *out gets stdout+stderr.
 __attribute__((format(printf, 2, 3))) static int ilm(char **out, const char *fmt, ...) {
@@ -128,5 +130,58 @@ TEST(cli_out_symlink_and_mode) {
     // cannot create names the reason.
     CHECK_EQ(ilm(&o, "strip %s %s", m, t_tmp("no/such/dir.gguf")), 1);
     CHECK(has(o, "cannot create") && has(o, "No such file or directory"));
+    free(o);
+}
+
+// ---- 2. one range-checked number parser -----------------------------------------------
+
+TEST(cli_parse_numbers) {
+    ilm_err err;
+    double d;
+    CHECK(ilm_parse_double("--x", "0.5", 0, 1, false, &d, &err) == 0 && d == 0.5);
+    CHECK(ilm_parse_double("--x", "1.5", 0, 1, false, &d, &err) != 0);
+    CHECK(strstr(err.msg, "--x") && strstr(err.msg, "'1.5'") && strstr(err.msg, "0..1"));
+    CHECK(ilm_parse_double("--x", "nan", -1e9, 1e9, true, &d, &err) != 0);
+    CHECK(ilm_parse_double("--x", "inf", -1e9, 1e9, false, &d, &err) != 0);
+    CHECK(ilm_parse_double("--x", "-inf", -INFINITY, INFINITY, true, &d, &err) == 0 && isinf(d) && d < 0);
+    CHECK(ilm_parse_double("--x", "1e400", -INFINITY, INFINITY, false, &d, &err) != 0);
+    CHECK(ilm_parse_double("--x", "", 0, 1, false, &d, &err) != 0);
+    CHECK(ilm_parse_double("--x", "0.5x", 0, 1, false, &d, &err) != 0);
+    uint64_t u;
+    CHECK(ilm_parse_u64("--seed", "18446744073709551615", &u, &err) == 0 && u == UINT64_MAX);
+    CHECK(ilm_parse_u64("--seed", "18446744073709551616", &u, &err) != 0);
+    CHECK(strstr(err.msg, "--seed") && strstr(err.msg, "18446744073709551615"));
+    CHECK(ilm_parse_u64("--seed", "-1", &u, &err) != 0);
+    CHECK(ilm_parse_u64("--seed", "+1", &u, &err) != 0);
+    CHECK(ilm_parse_u64("--seed", "", &u, &err) != 0);
+    CHECK(ilm_parse_u64("--seed", "9223372036854775808", &u, &err) == 0 && u == 9223372036854775808ull);
+    long l;
+    CHECK(ilm_parse_long("-n", "99999999999999999999", 0, 10, &l, &err) != 0);
+    CHECK(ilm_parse_long("-n", "-5", 0, 10, &l, &err) != 0 && strstr(err.msg, "0..10"));
+}
+
+// bench --kernels: huge sizes are range errors (exit 2, the range named), unknown or foreign
+// kernel sets and types are errors, not empty tables.
+TEST(cli_bench_kernels_ranges) {
+    const char *bad[][2] = {
+        {"-n 100000000", "1..1024"},      {"--mem 100000000", "1..1048576"},
+        {"--rows 99999999999", "--rows"}, {"--cols 33", "multiple of 32"},
+        {"--types q5_0", "q5_0"},         {"--isa bogus", "unknown kernel set"},
+        {"--min-time nan", "--min-time"}, {"-t 0", "-t"},
+#if defined(__x86_64__)
+        {"--isa neon", "neon"},
+#else
+        {"--isa avx2", "avx2"},
+#endif
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *o = NULL;
+        CHECK_MSG(ilm(&o, "bench --kernels %s", bad[i][0]) == 2, "bench --kernels %s: not a usage error", bad[i][0]);
+        CHECK(has(o, "error") && has(o, bad[i][1]));
+        free(o);
+    }
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "bench --kernels --isa scalar --types q8_0 --rows 64 --cols 64 -n 1,2 --min-time 0 --mem 1 -t 1"), 0);
+    CHECK(has(o, "q8_0 x q8"));
     free(o);
 }

@@ -114,9 +114,8 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
                 o->pg[o->n_pg++][1] = x[1];
                 free(x);
             } else if (!strcmp(a, "-r")) {
-                char *end;
-                long r = strtol(v, &end, 10);
-                if (*end || end == v || r < 1 || r > 1000) return ilm_fail(err, "bench: -r: bad value '%s' (1..1000)", v);
+                long r;
+                if (ilm_parse_long(a, v, 1, 1000, &r, err)) return ilm_fail_prefix(err, "bench");
                 o->reps = (int)r;
             } else if (!strcmp(a, "-o")) {
                 if (!strcmp(v, "md")) o->out = OUT_MD;
@@ -128,10 +127,8 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
             } else if (!strcmp(a, "--prompt-file")) {
                 o->prompt_file = v;
             } else if (!strcmp(a, "--read-bw")) {
-                char *end;
-                o->read_bw = strtod(v, &end);
-                if (*end || end == v || !(o->read_bw > 0 && o->read_bw < 1e6))
-                    return ilm_fail(err, "bench: --read-bw: bad value '%s' (GB/s)", v);
+                if (ilm_parse_double(a, v, 0.001, 1e6, false, &o->read_bw, err))
+                    return ilm_fail_prefix(err, "bench (GB/s)");
             }
             continue;
         }

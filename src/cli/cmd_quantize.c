@@ -28,9 +28,9 @@ int ilm_cmd_quantize(int argc, char **argv) {
                 else if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) o.type = ILM_TYPE_Q8_0;
                 else return usage_error("--type must be q4_0 or q8_0");
             } else {
-                char *end;
-                long n = strtol(v, &end, 10);
-                if (*end || n < 1 || n > 1024) return usage_error("-t needs a thread count 1..1024");
+                long n;
+                ilm_err e;
+                if (ilm_parse_long(a, v, 1, 1024, &n, &e)) return usage_error(e.msg);
                 o.n_threads = (int)n;
             }
         } else if (!strcmp(a, "--pure")) {

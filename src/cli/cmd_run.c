@@ -88,19 +88,10 @@ static void usage(void) {
             "  -t N  -c N  -b N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n");
 }
 
-static int parse_float(const char *opt, const char *v, float lo, float hi, float *out, ilm_err *err) {
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || end == v || x < lo || x > hi) return ilm_fail(err, "%s: bad value '%s'", opt, v);
-    *out = (float)x;
-    return 0;
-}
-
 int ilm_cmd_run(int argc, char **argv) {
     ilm_engine_opts eo;
     ilm_engine_opts_default(&eo);
     ilm_sampler_params sp = ilm_sampler_default_params();
-    sp.seed = UINT64_MAX;  // parse_opt never sets this: tells whether --seed was given
     const char *stops[ILM_STOP_MAX];
     int n_stops = 0;
     bool chat = false, ids_out = false, ignore_eos = false, autotune = false, json = false;
@@ -141,7 +132,7 @@ int ilm_cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--draft-max")) {
             if (ilm_parse_long(a, argv[++i], 0, ILM_SPEC_MAX_DRAFT, &draft_max, &err)) goto bad;
         } else if (!strcmp(a, "--draft-p-min")) {
-            if (parse_float(a, argv[++i], 0, 1, &p_min, &err)) goto bad;
+            if (ilm_parse_float(a, argv[++i], 0, 1, &p_min, &err)) goto bad;
         } else {
             ilm_fail(&err, "run: unknown option %s", a);
             goto bad;
@@ -152,7 +143,7 @@ int ilm_cmd_run(int argc, char **argv) {
         ilm_fail(&err, "run: need -m MODEL and a prompt (-p, -f, --tokens or --chat)");
         goto bad;
     }
-    if (sp.seed == UINT64_MAX) sp.seed = (uint64_t)time(NULL);
+    if (!sp.seed_set) sp.seed = (uint64_t)time(NULL);
 
     ilm_engine e;
     ilm_tokenizer *tk = NULL;

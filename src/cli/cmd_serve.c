@@ -91,13 +91,7 @@ int ilm_cmd_serve(int argc, char **argv) {
                 case 7: o.n_predict = (int)x; break;
                 }
             } else if (!strcmp(a, "--draft-p-min")) {
-                char *end;
-                double p = strtod(argv[++i], &end);
-                if (*end || end == argv[i] || !(p >= 0 && p <= 1)) {
-                    ilm_fail(&err, "--draft-p-min: bad value '%s' (expected 0..1)", argv[i]);
-                    goto bad;
-                }
-                o.draft_p_min = (float)p;
+                if (ilm_parse_float(a, argv[++i], 0, 1, &o.draft_p_min, &err)) goto bad;
             } else {
                 ilm_fail(&err, "serve: unknown option %s", a);
                 goto bad;
