@@ -185,3 +185,26 @@ TEST(cli_bench_kernels_ranges) {
     CHECK(has(o, "q8_0 x q8"));
     free(o);
 }
+
+// ---- 3. a model path that is not a regular file --------------------------------------
+
+// A FIFO as -m used to block in open(); a directory or a device is refused the same way.
+// `timeout` turns a hang into a failure instead of a stuck test run.
+TEST(cli_model_not_regular) {
+    const char *fifo = t_tmp("model.fifo");
+    CHECK(mkfifo(fifo, 0644) == 0);
+    const char *paths[] = {fifo, t_tmpdir(), "/dev/null"};
+    const char *kinds[] = {"a FIFO", "a directory", "a character device"};
+    const char *cmds[] = {"run -m %s -p hi -n 1", "inspect %s", "tokenize -m %s -p hi", "bench -m %s -n 1 -r 1"};
+    for (int i = 0; i < 3; i++)
+        for (int c = 0; c < 4; c++) {
+            char fmt[300], *o = NULL;
+            snprintf(fmt, sizeof fmt, cmds[c], paths[i]);
+            char cmd[800];
+            snprintf(cmd, sizeof cmd, "timeout 20 %s %s 2>&1", t_bin(), fmt);
+            int rc = t_run(cmd, &o);
+            CHECK_MSG(rc == 1 || rc == 2, "%s: exit %d", fmt, rc);
+            CHECK(has(o, "not a regular file") && has(o, kinds[i]));
+            free(o);
+        }
+}
