@@ -12,6 +12,9 @@
 
 #include "harness.h"
 #include "base/util.h"
+#include "format/gguf.h"
+#include "simd/kernels.h"
+#include "simd/types.h"
 
 // Runs `ironlm ARGS 2>&1` (printf-style), returns the exit status; *out gets stdout+stderr.
 __attribute__((format(printf, 2, 3))) static int ilm(char **out, const char *fmt, ...) {
@@ -207,4 +210,170 @@ TEST(cli_model_not_regular) {
             CHECK(has(o, "not a regular file") && has(o, kinds[i]));
             free(o);
         }
+}
+
+// ---- 4. NaN / Inf ----------------------------------------------------------------------
+
+// Copies the tiny model to `name` with element `elem` of tensor `tensor` replaced by NaN
+// (f32 or f16 tensors). Returns the copy's path, NULL on failure.
+static const char *nan_copy(const char *name, const char *tensor, int64_t elem) {
+    const char *src = tiny_model(), *dst = t_tmp(name);
+    ilm_err err;
+    ilm_gguf *g = NULL;
+    if (ilm_gguf_open(&g, src, &err)) {
+        CHECK_MSG(0, "%s", err.msg);
+        return NULL;
+    }
+    const ilm_gguf_tensor *t = ilm_gguf_find_tensor(g, tensor);
+    CHECK_MSG(t && (t->type == ILM_TYPE_F32 || t->type == ILM_TYPE_F16), "tensor %s missing or not f32/f16", tensor);
+    size_t off = t ? (size_t)((const uint8_t *)t->data - g->map) : 0;
+    int type = t ? t->type : 0;
+    ilm_gguf_close(g);
+    if (!t) return NULL;
+    size_t n = 0;
+    char *data = t_read(src, &n);
+    if (!data) return NULL;
+    if (type == ILM_TYPE_F32) {
+        const float nan = NAN;
+        memcpy(data + off + 4 * (size_t)elem, &nan, 4);
+    } else {
+        const uint16_t nan16 = 0x7e00;
+        memcpy(data + off + 2 * (size_t)elem, &nan16, 2);
+    }
+    FILE *f = fopen(dst, "wb");
+    bool ok = f && fwrite(data, 1, n, f) == n;
+    if (f) fclose(f);
+    free(data);
+    CHECK(ok);
+    return ok ? dst : NULL;
+}
+
+// A NaN in a norm vector is named at load; a NaN reaching the logits stops generation with an
+// error naming the position instead of sampling token 0.
+TEST(cli_nan_weights) {
+    const char *m = nan_copy("nan-norm.gguf", "blk.0.attn_norm.weight", 7);
+    char *o = NULL;
+    if (m) {
+        CHECK_EQ(ilm(&o, "run -m %s --tokens 2,5,6 -n 4 -t 1", m), 1);
+        CHECK(has(o, "blk.0.attn_norm.weight") && has(o, "NaN"));
+        free(o);
+    }
+    // token 5's embedding row: position 1 onwards is NaN (the prompt's last row, position 2)
+    m = nan_copy("nan-embd.gguf", "token_embd.weight", 5 * 1536 + 3);
+    if (m) {
+        CHECK_EQ(ilm(&o, "run -m %s --tokens 2,5,6 -n 4 -t 1 --ids", m), 1);
+        CHECK(has(o, "non-finite logits") && has(o, "at position 2"));
+        free(o);
+        // the same model decodes fine up to the token: the prompt 2,3 then generation reaching 5
+        // is not forced, so only check a clean prompt runs without the NaN row being sampled
+    }
+}
+
+// Every kernel set's softcap keeps NaN (the AVX2/AVX-512 tanh used to clamp it to ±cap, so a
+// NaN model gave finite logits).
+TEST(cli_nan_softcap_kernels) {
+    for (const char *const *name = ilm_kernels_all(); *name; name++) {
+        const ilm_kernels *k = ilm_kernels_get(*name);
+        if (!k) continue;
+        float x[19];
+        for (int i = 0; i < 19; i++) x[i] = (float)i - 9.0f;
+        x[3] = NAN;
+        x[17] = NAN;   // in the scalar tail of a 8- or 16-wide loop
+        k->softcap(x, 19, 30.0f);
+        CHECK_MSG(isnan(x[3]) && isnan(x[17]), "%s: softcap(NaN) is finite", *name);
+        CHECK_MSG(isfinite(x[4]) && x[4] < 0, "%s: softcap(-5) = %g", *name, (double)x[4]);
+    }
+}
+
+// ---- 5. context full -------------------------------------------------------------------
+
+// `run` stops at the end of the context with a notice and the statistics, exit 0.
+TEST(cli_context_full_run) {
+    const char *m = tiny_model();
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s -p hello -n 100 -c 24 --ignore-eos --temp 0 -t 1", m), 0);
+    CHECK(has(o, "context full (24 tokens)") && has(o, "generated"));
+    CHECK(!strstr(o, "error"));
+    free(o);
+    // A prompt longer than the context is still an error (nothing to generate with).
+    CHECK_EQ(ilm(&o, "run -m %s --tokens 2,3,4,5,6,7,8,9 -c 4 -t 1", m), 1);
+    CHECK(has(o, "does not fit the context"));
+    free(o);
+}
+
+// ---- 7. chat input ---------------------------------------------------------------------
+
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s; p && (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+// Piped stdin with --chat: a line per turn, a trailing backslash continues the line, blank
+// lines are skipped, /exit ends (the rest is not read as turns).
+TEST(cli_chat_piped) {
+    const char *m = tiny_model(), *in = t_tmp("chat-in.txt");
+    FILE *f = fopen(in, "w");
+    CHECK(f && fputs("first turn\n\nsecond \\\ncontinued\n/exit\nnever sent\n", f) >= 0);
+    if (f) fclose(f);
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s --chat -n 3 --ignore-eos --temp 0 -t 1 < %s", m, in), 0);
+    CHECK_MSG(count(o, "ironlm: prompt ") == 2, "expected 2 turns: %s", o ? o : "");
+    CHECK(!strstr(o, "empty prompt"));
+    free(o);
+    // The continued line is one turn: 2 turns without /exit as well, and /clear resets.
+    f = fopen(in, "w");
+    CHECK(f && fputs("one\n/clear\ntwo \\\nthree\n", f) >= 0);
+    if (f) fclose(f);
+    CHECK_EQ(ilm(&o, "run -m %s --chat -n 2 --temp 0 -t 1 < %s", m, in), 0);
+    CHECK_MSG(count(o, "ironlm: prompt ") == 2, "expected 2 turns: %s", o ? o : "");
+    CHECK(has(o, "new conversation"));
+    free(o);
+}
+
+// Chat at the end of the context: the reply is cut with a notice; a message that no longer
+// fits is refused (piped input: an error, since the rest cannot fit either).
+TEST(cli_chat_context_full) {
+    const char *m = tiny_model(), *in = t_tmp("chat-full.txt");
+    FILE *f = fopen(in, "w");
+    CHECK(f && fputs("hello there\nand a second message\n", f) >= 0);
+    if (f) fclose(f);
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s --chat -n 100 --ignore-eos -c 30 --temp 0 -t 1 < %s", m, in), 1);
+    CHECK(has(o, "the reply was cut") && has(o, "this message does not fit") && has(o, "/clear"));
+    free(o);
+}
+
+// ---- 8. conflicting options, seeds --------------------------------------------------
+
+TEST(cli_run_conflicts) {
+    const char *m = tiny_model();
+    const char *bad[][2] = {
+        {"-p a -f x", "one prompt"},          {"-p a --tokens 2,3", "one prompt"},
+        {"-f x --tokens 2", "one prompt"},    {"-p a --system s", "--system needs --chat"},
+        {"--chat --tokens 2,3", "--chat"},    {"-p a --seed 18446744073709551616", "0..18446744073709551615"},
+        {"-p a --seed -1", "--seed"},         {"-p a -n 99999999999", "0..16777216"},
+        {"-p a --draft-max 100", "--draft-max"}, {"-p a --temp nan", "--temp"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *o = NULL;
+        CHECK_MSG(ilm(&o, "run -m %s %s", m, bad[i][0]) == 2, "run %s: not a usage error", bad[i][0]);
+        CHECK(has(o, bad[i][1]));
+        free(o);
+    }
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s -p a -n 2 --temp 1 --seed 18446744073709551615 -t 1", m), 0);
+    CHECK(has(o, "seed 18446744073709551615"));
+    free(o);
+}
+
+// ---- 9. threads above the usable CPUs ----------------------------------------------------
+
+TEST(cli_threads_capped) {
+    const char *m = tiny_model();
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s -p a -n 1 -t 4000", m), 0);
+    CHECK(has(o, "warning: -t 4000 is more than the") && has(o, "--threads-force"));
+    CHECK(!strstr(o, "4000 threads"));
+    free(o);
 }
