@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -375,5 +377,78 @@ TEST(cli_threads_capped) {
     CHECK_EQ(ilm(&o, "run -m %s -p a -n 1 -t 4000", m), 0);
     CHECK(has(o, "warning: -t 4000 is more than the") && has(o, "--threads-force"));
     CHECK(!strstr(o, "4000 threads"));
+    free(o);
+}
+
+// ---- 6. Ctrl-C -------------------------------------------------------------------------
+
+// Starts `exec ironlm ARGS` with SIGINT at its default action, stdout+stderr to `log` and stdin
+// from `in` (NULL: /dev/null); once the log shows the model is loaded, sends `n_int` SIGINTs
+// `gap` seconds apart (the first after `delay`). Returns the exit status (128 + signal when
+// killed), -1 on a timeout.
+static int with_sigint(const char *args, const char *in, const char *log, int n_int, double delay, double gap) {
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "exec %s %s < %s > %s 2>&1", t_bin(), args, in ? in : "/dev/null", log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0) return -1;
+    for (int k = 0; k < 600; k++) {   // up to 60 s for the model to load
+        char *l = t_read(log, NULL);
+        bool loaded = l && strstr(l, "KV cache");
+        free(l);
+        if (loaded) break;
+        usleep(100000);
+    }
+    usleep((useconds_t)(delay * 1e6));
+    for (int k = 0; k < n_int; k++) {
+        if (k) usleep((useconds_t)(gap * 1e6));
+        kill(pid, SIGINT);
+    }
+    int st = 0;
+    for (int k = 0; k < 1200; k++) {   // up to 120 s to end
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        usleep(100000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+// One-shot: the first Ctrl-C ends the generation; the text so far, a notice and the statistics
+// are printed, exit 130.
+TEST(cli_sigint_oneshot) {
+    const char *m = tiny_model(), *log = t_tmp("sigint1.log");
+    char args[1000];
+    snprintf(args, sizeof args, "run -m %s -p hello -n 1000000 -c 131072 --ignore-eos --temp 0 -t 1", m);
+    CHECK_EQ(with_sigint(args, NULL, log, 1, 0.5, 0), 130);
+    char *o = t_read(log, NULL);
+    CHECK(has(o, "interrupted") && has(o, "generated"));
+    free(o);
+}
+
+// Chat: the first Ctrl-C ends the reply and the chat goes on with the next message (here
+// /exit: exit 0); two during one reply end the chat.
+TEST(cli_sigint_chat) {
+    const char *m = tiny_model(), *log = t_tmp("sigint2.log"), *in = t_tmp("sigint2.in");
+    FILE *f = fopen(in, "w");
+    CHECK(f && fputs("tell me everything\n/exit\n", f) >= 0);
+    if (f) fclose(f);
+    char args[1000];
+    snprintf(args, sizeof args, "run -m %s --chat -n 1000000 -c 131072 --ignore-eos --temp 0 -t 1", m);
+    CHECK_EQ(with_sigint(args, in, log, 1, 0.5, 0), 0);
+    char *o = t_read(log, NULL);
+    CHECK_MSG(count(o, "ironlm: prompt ") == 1, "expected one reply's statistics: %s", o ? o : "");
+    free(o);
+    f = fopen(in, "w");
+    CHECK(f && fputs("tell me everything\nand more\n", f) >= 0);
+    if (f) fclose(f);
+    CHECK_EQ(with_sigint(args, in, log, 2, 0.5, 0.05), 0);
+    o = t_read(log, NULL);
+    CHECK_MSG(count(o, "ironlm: prompt ") == 1, "the second message must not be answered: %s", o ? o : "");
     free(o);
 }

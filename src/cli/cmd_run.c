@@ -432,7 +432,10 @@ int ilm_cmd_run(int argc, char **argv) {
             fprintf(stderr, "ironlm: context full (%d tokens): the reply was cut; /clear starts a new conversation\n",
                     e.n_ctx);
         ilm_gen_stats_print(&st, &e, d != NULL);
-        if (run_sigints >= 2) break;   // a second Ctrl-C during the reply: end the chat
+        // A second Ctrl-C during the reply or within 0.3 s after it ended (a double press) ends
+        // the chat; at a terminal prompt, Ctrl-C interrupts the read and ends it too.
+        for (int k = 0; st.interrupted && k < 30 && run_sigints < 2; k++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+        if (run_sigints >= 2) break;
     }
     ilm_buf_free(&in);
     if (err.msg[0]) goto fail;
