@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "base/util.h"
 #include "format/gguf.h"
+#include "format/gguf_write.h"
 #include "simd/kernels.h"
 #include "simd/types.h"
 
@@ -450,5 +451,48 @@ TEST(cli_sigint_chat) {
     CHECK_EQ(with_sigint(args, in, log, 2, 0.5, 0.05), 0);
     o = t_read(log, NULL);
     CHECK_MSG(count(o, "ironlm: prompt ") == 1, "the second message must not be answered: %s", o ? o : "");
+    free(o);
+}
+
+// ---- 10. --help, --version -----------------------------------------------------------
+
+TEST(cli_help_version) {
+    const char *cmds[] = {"run", "serve", "bench", "logits", "tokenize", "detokenize", "inspect", "strip", "quantize",
+                          "synth", "loadtest"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char cmd[600], *o = NULL;
+        snprintf(cmd, sizeof cmd, "%s %s --help 2>/dev/null", t_bin(), cmds[i]);
+        CHECK_MSG(t_run(cmd, &o) == 0, "%s --help: not exit 0", cmds[i]);
+        CHECK(has(o, "usage: ironlm "));
+        free(o);
+    }
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "--version"), 0);
+    CHECK(has(o, "ironlm 0.") && has(o, "compiler: ") && has(o, "kernel sets: scalar") && has(o, "hwloc: "));
+    free(o);
+    // run --help: one line per flag, every flag of the README's run table among them
+    CHECK_EQ(ilm(&o, "run --help"), 0);
+    const char *flags[] = {"--temp", "--seed", "--draft-max", "--threads-force", "--system", "--json-schema", "Ctrl-C"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) CHECK(has(o, flags[i]));
+    free(o);
+    CHECK_EQ(ilm(&o, "nosuchcommand"), 2);
+    free(o);
+}
+
+// ---- 11. messages ----------------------------------------------------------------------
+
+TEST(cli_vocab_only_model) {
+    const char *p = t_tmp("vocab-only.gguf");
+    ilm_err err;
+    ilm_gguf_writer *w = ilm_gguf_writer_new(&err);
+    CHECK(w && ilm_gguf_writer_add_str(w, "general.architecture", "gemma4", &err) == 0);
+    CHECK(w && ilm_gguf_writer_begin(w, p, &err) == 0 && ilm_gguf_writer_finish(w, &err) == 0);
+    ilm_gguf_writer_free(w);
+    char *o = NULL;
+    CHECK_EQ(ilm(&o, "run -m %s -p hi", p), 1);
+    CHECK(has(o, "has no tensors: a vocabulary-only file"));
+    free(o);
+    CHECK_EQ(ilm(&o, "run -m %s -p hi --draft-max 99", tiny_model()), 2);
+    CHECK(has(o, "--draft-max") && has(o, "0.."));
     free(o);
 }

@@ -6,16 +6,26 @@
 
 #include "cli/cmd_bench.h"
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: ironlm bench -m MODEL.gguf[,MODEL2...] [tests] [options]\n"
-            "  tests:  -p 512[,..] (prefill)  -n 128[,..] (decode)  -pg 512,128 (prompt + generation)\n"
-            "          --depth 0,4096 (decode/prefill with D tokens already in the cache)\n"
-            "          --draft D.gguf --draft-max 0,1,2,3,4 [--prompt-file F] (speculative sweep; -n tokens)\n"
-            "  -r N (repetitions, default 5)  -t 1,2 (thread counts)  -o md|json|csv  --no-warmup\n"
-            "  --read-bw GBS (skip the bandwidth probe: use this read bandwidth for bw%%)\n"
-            "  engine: -b N  -c N  --kv-type f16|f32  --act q8|f32  --numa off|distribute|interleave|replicate\n"
-            "  ironlm bench --kernels ... : kernel microbenchmarks (see ironlm bench --kernels --help)\n");
+static void usage(FILE *f) {
+    fputs("usage: ironlm bench -m MODEL.gguf[,MODEL2...] [tests] [options]\n"
+          "  -m, --model FILES       models, comma-separated\n"
+          "  -p N[,..]               prefill tests of N tokens\n"
+          "  -n N[,..]               decode tests of N tokens\n"
+          "  -pg P,G                 prompt + generation test (repeatable)\n"
+          "  -d, --depth D[,..]      with D tokens already in the cache\n"
+          "  --draft, -md FILE       MTP drafter: speculative sweep over --draft-max\n"
+          "  --draft-max N[,..]      draft lengths to sweep\n"
+          "  --prompt-file F         the speculative tests' prompt\n"
+          "  -r N                    repetitions, 1..1000 (default 5)\n"
+          "  -t N[,..]               thread counts\n"
+          "  --threads-force         keep -t above the usable CPUs\n"
+          "  -o md|json|csv          output format\n"
+          "  --no-warmup             no warm-up run\n"
+          "  --read-bw GBS           skip the bandwidth probe: this read bandwidth for bw%\n"
+          "  -b, -c, --kv-type, --act, --numa   engine options as for run\n"
+          "  --kernels               kernel microbenchmarks (ironlm bench --kernels --help)\n"
+          "  -h, --help              this help\n",
+          f);
 }
 
 // Appends a comma list of non-negative ints to *v (lo..hi each).
@@ -69,7 +79,7 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
+            usage(stdout);
             return 1;
         }
         if (!strcmp(a, "--no-warmup")) {

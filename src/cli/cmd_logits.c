@@ -18,6 +18,23 @@ int ilm_cmd_logits(int argc, char **argv) {
         int r = ilm_engine_parse_opt(&eo, argc, argv, &i, &err);
         if (r < 0) goto bad;
         if (r) continue;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs("usage: ironlm logits -m MODEL.gguf --tokens IDS -o OUT.f32 [options]\n"
+                  "  -m, --model FILE     the model\n"
+                  "  --tokens IDS         token ids 2,17,300 (no BOS added)\n"
+                  "  -o OUT.f32           [n_tokens][n_vocab] float32 (temp file + rename)\n"
+                  "  -t, --threads N      threads, 1..4096\n"
+                  "  --threads-force      keep -t above the usable CPUs\n"
+                  "  --kv-type f16|f32    KV cache type\n"
+                  "  --act q8|f32         activations of Q4_0/Q8_0 matmuls\n"
+                  "  -b, --batch-size N   tokens per forward pass\n"
+                  "  -c, --ctx-size N     context length (default: the token count)\n"
+                  "  --numa MODE          off|distribute|interleave|replicate\n"
+                  "  -v                   log lines on stderr\n"
+                  "  -h, --help           this help\n",
+                  stdout);
+            return 0;
+        }
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "-v")) eo.verbose = true;

@@ -16,10 +16,24 @@ static int usage_error(const char *what) {
     return 2;
 }
 
+static const char QUANTIZE_HELP[] =
+    "usage: ironlm quantize IN.gguf OUT.gguf --type q4_0|q8_0 [options]\n"
+    "  IN.gguf          F32/F16/BF16 model\n"
+    "  OUT.gguf         the output (temp file + rename; an OUT that is not a regular file is refused)\n"
+    "  --type T         q4_0 or q8_0\n"
+    "  --pure           every matrix in T (no Q8_0/F16 exceptions)\n"
+    "  -t, --threads N  threads, 1..1024\n"
+    "  --no-progress    no progress lines\n"
+    "  -h, --help       this help\n";
+
 int ilm_cmd_quantize(int argc, char **argv) {
     ilm_quantize_opts o = {.type = -1, .progress = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(QUANTIZE_HELP, stdout);
+            return 0;
+        }
         if (!strcmp(a, "--type") || !strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (i + 1 >= argc) return usage_error("option needs a value");
             const char *v = argv[++i];

@@ -23,11 +23,29 @@ static bool parse_int(const char *opt, const char *s, long lo, long hi, long *ou
     return ilm_parse_long(opt, s, lo, hi, out, err) == 0;
 }
 
+static const char SYNTH_HELP[] =
+    "usage: ironlm synth --variant V --type T -o FILE [options]\n"
+    "  --variant V      e2b, e4b, 12b, 26b-a4b or 31b\n"
+    "  --type T         q4_0, q8_0, f16 or bf16\n"
+    "  -o FILE          the output (temp file + rename; an OUT that is not a regular file is refused)\n"
+    "  --seed S         0..18446744073709551615 (default 1)\n"
+    "  --layers N       1..64 layers instead of the variant's\n"
+    "  --vocab N        vocabulary size, a multiple of 2048 up to 262144\n"
+    "  --drafter        write the variant's MTP drafter instead\n"
+    "  -t, --threads N  threads, 1..1024\n"
+    "  --dry-run        print the plan, write nothing\n"
+    "  --no-progress    no progress lines\n"
+    "  -h, --help       this help\n";
+
 int ilm_cmd_synth(int argc, char **argv) {
     ilm_synth_opts o = {.type = -1, .seed = 1, .progress = true};
     char msg[300];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(SYNTH_HELP, stdout);
+            return 0;
+        }
         long n;
         ilm_err e;
         bool has_value = !strcmp(a, "--variant") || !strcmp(a, "--type") || !strcmp(a, "-o") ||

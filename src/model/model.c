@@ -405,6 +405,11 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
         free(m);
         return -1;
     }
+    if (m->gguf->n_tensors == 0) {
+        ilm_fail(err, "%s: has no tensors: a vocabulary-only file (tokenize/detokenize/inspect take it; run needs a model)",
+                 path);
+        goto fail;
+    }
     char *arch = NULL;
     if (ilm_gguf_get_str(m->gguf, "general.architecture", &arch, err)) goto fail;
     if (strcmp(arch, "gemma4") != 0) {
