@@ -496,3 +496,28 @@ TEST(cli_vocab_only_model) {
     CHECK(has(o, "--draft-max") && has(o, "0.."));
     free(o);
 }
+
+// ---- 12. a clone without the fixtures ------------------------------------------------
+
+// The test runner itself (/proc/self/exe) on a fixture-needing test with no fixture tree:
+// skipped, one summary line naming the path; with IRONLM_REQUIRE_FIXTURES=1 a failure.
+TEST(cli_fixtures_missing) {
+    char exe[600], cmd[1600];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        t_skip("no /proc/self/exe");
+        return;
+    }
+    exe[n] = 0;
+    char *o = NULL;
+    snprintf(cmd, sizeof cmd, "IRONLM_REQUIRE_FIXTURES= IRONLM_FIXTURES=/nonexistent-fx '%s' bench_json_plain tokenizer_ 2>&1", exe);
+    CHECK_EQ(t_run(cmd, &o), 0);
+    CHECK(has(o, "skipped: reference fixtures not found at /nonexistent-fx; set FIXTURES="));
+    CHECK_EQ(count(o, "reference fixtures not found"), 1);
+    CHECK(!strstr(o, "SKIP"));
+    free(o);
+    snprintf(cmd, sizeof cmd, "IRONLM_REQUIRE_FIXTURES=1 IRONLM_FIXTURES=/nonexistent-fx '%s' bench_json_plain 2>&1", exe);
+    CHECK_EQ(t_run(cmd, &o), 1);
+    CHECK(has(o, "IRONLM_REQUIRE_FIXTURES") && has(o, "1 failed"));
+    free(o);
+}
