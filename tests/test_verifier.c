@@ -519,7 +519,7 @@ static const char *mutated(const char *src_rel, const char *out_name, const char
 
 TEST(verifier_rejects_bad_models) {
     expect_load_error(t_fixture("hf/mtp-f32.gguf"), "architecture");
-    expect_load_error(t_fixture("tokenizer/gemma4-vocab.gguf"), "missing metadata key");
+    expect_load_error(t_fixture("tokenizer/gemma4-vocab.gguf"), "has no tensors: a vocabulary-only file");
     const char *p = mutated("hf/dense-f32.gguf", "no-q.gguf", "blk.2.attn_q.weight", NULL, NULL);
     CHECK(p);
     if (p) expect_load_error(p, "missing tensor blk.2.attn_q.weight");

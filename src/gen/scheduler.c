@@ -376,26 +376,20 @@ static void round_done(ilm_sched *s, int i, const float *logits, const float *hi
     if (why >= 0) finish(s, i, (ilm_end)why, NULL);
 }
 
-// A NaN or Inf in the rows a slot samples from (only those: the check costs one pass over
-// n_rows x V floats) ends the slot's job with an error naming the position, its cache rolled
-// back to before the step: sampling would silently pick token 0 (issue 14).
+// A NaN or Inf in the rows a slot samples from (only those: one pass over n_rows x V) ends its
+// job with an error naming the position, the cache rolled back (sampling would pick token 0).
 static bool nonfinite(ilm_sched *s, int i, const float *lg, int V, int32_t pos0) {
     slot *sl = &s->slots[i];
     for (int r = 0; r < sl->n_rows; r++) {
         const float *row = lg + (size_t)r * V;
-        uint32_t bad = 0;   // all exponent bits set: NaN or Inf (an integer reduction, vectorizable)
-        for (int v = 0; v < V; v++) {
-            uint32_t b;
-            memcpy(&b, row + v, sizeof b);
-            bad |= (~b & 0x7f800000u) == 0;
-        }
+        uint32_t bad = 0, b;   // all exponent bits set: NaN or Inf (an integer reduction, vectorizable)
+        for (int v = 0; v < V; v++) bad |= (~(memcpy(&b, row + v, sizeof b), b) & 0x7f800000u) == 0;
         if (!bad) continue;
         int v = 0;
         while (v < V && isfinite(row[v])) v++;
-        const int pos = sl->kv->n_pos - sl->n_rows + r;
         char msg[256];
         snprintf(msg, sizeof msg, "non-finite logits (%s for token %d) at position %d: the model's weights or "
-                 "activations are not finite", v < V && isnan(row[v]) ? "NaN" : "Inf", v, pos);
+                 "activations are not finite", isnan(row[v]) ? "NaN" : "Inf", v, sl->kv->n_pos - sl->n_rows + r);
         ilm_kv_truncate(sl->kv, pos0);
         finish(s, i, ILM_END_ERROR, msg);
         return true;
