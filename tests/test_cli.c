@@ -390,6 +390,7 @@ TEST(cli_threads_capped) {
 static int with_sigint(const char *args, const char *in, const char *log, int n_int, double delay, double gap) {
     char cmd[3000];
     snprintf(cmd, sizeof cmd, "exec %s %s < %s > %s 2>&1", t_bin(), args, in ? in : "/dev/null", log);
+    unlink(log);   // a log left by an earlier call must not look like this one's
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
@@ -448,6 +449,7 @@ TEST(cli_sigint_chat) {
     f = fopen(in, "w");
     CHECK(f && fputs("tell me everything\nand more\n", f) >= 0);
     if (f) fclose(f);
+    log = t_tmp("sigint3.log");
     CHECK_EQ(with_sigint(args, in, log, 2, 0.5, 0.05), 0);
     o = t_read(log, NULL);
     CHECK_MSG(count(o, "ironlm: prompt ") == 1, "the second message must not be answered: %s", o ? o : "");
