@@ -64,5 +64,8 @@ static inline __m256 ilm_tanh256(__m256 x) {
     const __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
                                      _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     const __m256 big_signed = _mm256_or_ps(big, _mm256_and_ps(sign, x));
-    return _mm256_blendv_ps(big_signed, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    const __m256 r = _mm256_blendv_ps(big_signed, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+    // NaN in, NaN out (as tanhf): min/max above would turn it into ±1, hiding a broken model
+    // behind finite logits (the scheduler's non-finite check, issue 14).
+    return _mm256_blendv_ps(r, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }

@@ -22,6 +22,11 @@ static int t_cur_failures, t_cur_skipped;
 // A missing file inside an existing tree still fails.
 static int t_cur_no_fixtures;
 static const char *t_cur_name;
+// Tests skipped because the fixture tree is missing: reported in one summary line at the end
+// (not one SKIP line each). IRONLM_REQUIRE_FIXTURES=1 (set by .ci/run) makes a missing
+// fixture tree or file a failure instead.
+static int t_fixture_skips;
+static char t_fixture_root[512];
 
 // Runs from constructors, before main: a test that cannot be registered stops the run here
 // rather than going missing from the count.
@@ -55,6 +60,7 @@ void t_fail(const char *file, int line, const char *fmt, ...) {
 
 void t_skip(const char *why) {
     t_cur_skipped = 1;
+    if (t_cur_no_fixtures) return;   // in the summary line
     fprintf(stdout, "  SKIP %s: %s\n", t_cur_name, why);
 }
 
@@ -69,15 +75,22 @@ const char *t_fixture(const char *rel) {
     static int slot;
     const char *root = getenv("IRONLM_FIXTURES");
     if (!root || !*root) root = "../shared/fixtures";
+    const char *req = getenv("IRONLM_REQUIRE_FIXTURES");
+    const bool require = req && *req && strcmp(req, "0") != 0;
     struct stat st;
-    if (!t_cur_no_fixtures && (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        char why[300];
-        snprintf(why, sizeof why, "no fixtures at %s (set IRONLM_FIXTURES)", root);
-        t_skip(why);
-        t_cur_no_fixtures = 1;
-    }
     char *b = buf[slot++ & 7];
     snprintf(b, sizeof buf[0], "%s/%s", root, rel);
+    if (!t_cur_no_fixtures && (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        if (require) {
+            t_fail(__FILE__, __LINE__, "reference fixtures not found at %s (IRONLM_REQUIRE_FIXTURES is set)", root);
+            return b;
+        }
+        snprintf(t_fixture_root, sizeof t_fixture_root, "%s", root);
+        t_cur_skipped = 1;   // counted in the summary line, no SKIP line of its own
+        t_cur_no_fixtures = 1;
+    } else if (require && !t_cur_no_fixtures && stat(b, &st) != 0) {
+        t_fail(__FILE__, __LINE__, "fixture %s is missing (IRONLM_REQUIRE_FIXTURES is set)", b);
+    }
     return b;
 }
 
@@ -182,6 +195,7 @@ int main(int argc, char **argv) {
             printf("FAIL %s (%d checks failed)\n", t_cur_name, t_cur_failures);
         } else if (t_cur_skipped) {
             skipped++;
+            t_fixture_skips += t_cur_no_fixtures;
         } else {
             passed++;
             if (getenv("T_VERBOSE")) printf("ok   %s\n", t_cur_name);
@@ -189,6 +203,9 @@ int main(int argc, char **argv) {
     }
     if (t_tmpdir()[0] && !getenv("T_KEEP")) t_rmtree(t_tmpdir());
     free(t_tests);
+    if (t_fixture_skips)
+        printf("%d skipped: reference fixtures not found at %s; set FIXTURES=DIR (make) or IRONLM_FIXTURES=DIR\n",
+               t_fixture_skips, t_fixture_root);
     if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -17,6 +17,8 @@ typedef void (*t_fn)(void);
 void t_register(const char *name, t_fn fn, const char *file);
 void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void t_skip(const char *why);   // marks the running test skipped (counted, not passed)
+// Fixtures: t_fixture() below. Without the fixture tree the test is skipped (one summary line
+// for all of them); IRONLM_REQUIRE_FIXTURES=1 makes a missing tree or file a failure.
 
 #define TEST(name)                                                                      \
     static void name(void);                                                             \

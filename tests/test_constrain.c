@@ -283,7 +283,7 @@ static int gen_one(ilm_engine *e, ilm_drafter *d, const ilm_tokenizer *tk, ilm_c
     ilm_constraint_reset(con);
     s.constraint = con;
     col->n = 0;
-    ilm_gen_opts o = {200, false, tk->eog_ids, tk->n_eog, d ? 3 : 0, 0.0f, false, on_tok, col, false};
+    ilm_gen_opts o = {200, false, tk->eog_ids, tk->n_eog, d ? 3 : 0, 0.0f, false, on_tok, col, false, NULL, false};
     ilm_kv_truncate(&e->kv[0], 0);
     int r = ilm_generate(e, d, &s, ids, n_ids, &o, st, &err);
     if (r) t_fail(__FILE__, __LINE__, "%s", err.msg);

@@ -25,7 +25,7 @@ static int32_t *generate(ilm_engine *e, ilm_drafter *d, int draft_max, bool auto
     ilm_err err;
     ilm_sampler_init(&s, &sp, &err);
     t_collect c = {calloc((size_t)n_gen + 1, sizeof(int32_t)), 0};
-    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, autotune, t_collect_token, &c, true};
+    ilm_gen_opts o = {n_gen, true, NULL, 0, draft_max, 0.0f, autotune, t_collect_token, &c, true, NULL, false};
     ilm_kv_truncate(&e->kv[0], 0);
     if (ilm_generate(e, d, &s, ids, n, &o, st, &err)) t_fail(__FILE__, __LINE__, "%s", err.msg);
     ilm_sampler_free(&s);

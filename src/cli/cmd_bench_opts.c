@@ -6,16 +6,26 @@
 
 #include "cli/cmd_bench.h"
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: ironlm bench -m MODEL.gguf[,MODEL2...] [tests] [options]\n"
-            "  tests:  -p 512[,..] (prefill)  -n 128[,..] (decode)  -pg 512,128 (prompt + generation)\n"
-            "          --depth 0,4096 (decode/prefill with D tokens already in the cache)\n"
-            "          --draft D.gguf --draft-max 0,1,2,3,4 [--prompt-file F] (speculative sweep; -n tokens)\n"
-            "  -r N (repetitions, default 5)  -t 1,2 (thread counts)  -o md|json|csv  --no-warmup\n"
-            "  --read-bw GBS (skip the bandwidth probe: use this read bandwidth for bw%%)\n"
-            "  engine: -b N  -c N  --kv-type f16|f32  --act q8|bf16|f32  --numa off|distribute|interleave|replicate\n"
-            "  ironlm bench --kernels ... : kernel microbenchmarks (see ironlm bench --kernels --help)\n");
+static void usage(FILE *f) {
+    fputs("usage: ironlm bench -m MODEL.gguf[,MODEL2...] [tests] [options]\n"
+          "  -m, --model FILES       models, comma-separated\n"
+          "  -p N[,..]               prefill tests of N tokens\n"
+          "  -n N[,..]               decode tests of N tokens\n"
+          "  -pg P,G                 prompt + generation test (repeatable)\n"
+          "  -d, --depth D[,..]      with D tokens already in the cache\n"
+          "  --draft, -md FILE       MTP drafter: speculative sweep over --draft-max\n"
+          "  --draft-max N[,..]      draft lengths to sweep\n"
+          "  --prompt-file F         the speculative tests' prompt\n"
+          "  -r N                    repetitions, 1..1000 (default 5)\n"
+          "  -t N[,..]               thread counts\n"
+          "  --threads-force         keep -t above the usable CPUs\n"
+          "  -o md|json|csv          output format\n"
+          "  --no-warmup             no warm-up run\n"
+          "  --read-bw GBS           skip the bandwidth probe: this read bandwidth for bw%\n"
+          "  -b, -c, --kv-type, --act, --numa   engine options as for run\n"
+          "  --kernels               kernel microbenchmarks (ironlm bench --kernels --help)\n"
+          "  -h, --help              this help\n",
+          f);
 }
 
 // Appends a comma list of non-negative ints to *v (lo..hi each).
@@ -69,7 +79,7 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
+            usage(stdout);
             return 1;
         }
         if (!strcmp(a, "--no-warmup")) {
@@ -114,9 +124,8 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
                 o->pg[o->n_pg++][1] = x[1];
                 free(x);
             } else if (!strcmp(a, "-r")) {
-                char *end;
-                long r = strtol(v, &end, 10);
-                if (*end || end == v || r < 1 || r > 1000) return ilm_fail(err, "bench: -r: bad value '%s' (1..1000)", v);
+                long r;
+                if (ilm_parse_long(a, v, 1, 1000, &r, err)) return ilm_fail_prefix(err, "bench");
                 o->reps = (int)r;
             } else if (!strcmp(a, "-o")) {
                 if (!strcmp(v, "md")) o->out = OUT_MD;
@@ -128,10 +137,8 @@ int ilm_benchcli_parse(bench_opts *o, int argc, char **argv, ilm_err *err) {
             } else if (!strcmp(a, "--prompt-file")) {
                 o->prompt_file = v;
             } else if (!strcmp(a, "--read-bw")) {
-                char *end;
-                o->read_bw = strtod(v, &end);
-                if (*end || end == v || !(o->read_bw > 0 && o->read_bw < 1e6))
-                    return ilm_fail(err, "bench: --read-bw: bad value '%s' (GB/s)", v);
+                if (ilm_parse_double(a, v, 0.001, 1e6, false, &o->read_bw, err))
+                    return ilm_fail_prefix(err, "bench (GB/s)");
             }
             continue;
         }

@@ -39,6 +39,16 @@ int ilm_cmd_convert(int argc, char **argv) {
             } else {
                 return usage_error("--drafter-layout must be assistant or mtp, not ", v);
             }
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs("usage: ironlm convert HF_DIR OUT.gguf [options]\n"
+                  "  HF_DIR                  a Hugging Face checkpoint (config.json, safetensors, tokenizer)\n"
+                  "  OUT.gguf                the GGUF to write (temp file + rename; never the input)\n"
+                  "  --type T                f32|f16|bf16|q8_0|q4_0 (default: the checkpoint's precision)\n"
+                  "  --drafter-layout L      assistant (default) | mtp: the GGUF layout of an MTP drafter\n"
+                  "  --no-progress           no progress bar\n"
+                  "  -h, --help              this help\n",
+                  stdout);
+            return 0;
         } else if (!strcmp(a, "--no-progress")) {
             o.progress = false;
         } else if (a[0] == '-' && a[1]) {

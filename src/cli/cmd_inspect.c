@@ -56,10 +56,21 @@ static void shape_str(const ilm_gguf_tensor *t, char *buf, size_t n) {
     snprintf(buf + o, n - o, "]");
 }
 
+static const char INSPECT_HELP[] =
+    "usage: ironlm inspect FILE [--json] [--full]\n"
+    "  FILE       a GGUF file (model, drafter or vocabulary)\n"
+    "  --json     metadata and tensors as JSON\n"
+    "  --full     every array element and the whole vocabulary\n"
+    "  -h, --help this help\n";
+
 int ilm_cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     bool json = false, full = false;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(INSPECT_HELP, stdout);
+            return 0;
+        }
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--full")) full = true;
         else if (argv[i][0] == '-' && argv[i][1]) {

@@ -1,5 +1,6 @@
 // cmd_logits.c — `ironlm logits`: raw float32 logits after every position of a token list
 // (docs/design.md, the numerical interface). No BOS is added.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,23 @@ int ilm_cmd_logits(int argc, char **argv) {
         int r = ilm_engine_parse_opt(&eo, argc, argv, &i, &err);
         if (r < 0) goto bad;
         if (r) continue;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs("usage: ironlm logits -m MODEL.gguf --tokens IDS -o OUT.f32 [options]\n"
+                  "  -m, --model FILE     the model\n"
+                  "  --tokens IDS         token ids 2,17,300 (no BOS added)\n"
+                  "  -o OUT.f32           [n_tokens][n_vocab] float32 (temp file + rename)\n"
+                  "  -t, --threads N      threads, 1..4096\n"
+                  "  --threads-force      keep -t above the usable CPUs\n"
+                  "  --kv-type f16|f32    KV cache type\n"
+                  "  --act q8|bf16|f32    activations of Q4_0/Q8_0 matmuls\n"
+                  "  -b, --batch-size N   tokens per forward pass\n"
+                  "  -c, --ctx-size N     context length (default: the token count)\n"
+                  "  --numa MODE          off|distribute|interleave|replicate\n"
+                  "  -v                   log lines on stderr\n"
+                  "  -h, --help           this help\n",
+                  stdout);
+            return 0;
+        }
         if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = argv[++i];
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "-v")) eo.verbose = true;
@@ -58,6 +76,7 @@ int ilm_cmd_logits(int argc, char **argv) {
     float *logits = malloc(sizeof(float) * (size_t)n * (size_t)V);
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
     int rc = 1;
+    ilm_outfile of = {0};
     if (!logits || !pos) {
         ilm_fail(&err, "out of memory for %d x %d logits", n, V);
         goto done;
@@ -66,18 +85,17 @@ int ilm_cmd_logits(int argc, char **argv) {
     ilm_kv *kvp = &e.kv[0];
     ilm_batch b = {n, ids, pos, NULL, NULL};
     if (ilm_forward(e.fwd, &kvp, 1, &b, logits, NULL, &err)) goto done;
-    FILE *f = fopen(out, "wb");
-    if (!f) {
-        ilm_fail(&err, "%s: cannot create", out);
+    // Through a temp file + rename (base/util.h ilm_out_open): a full disk leaves no partial
+    // OUT, and a device, FIFO or directory at OUT is refused.
+    if (ilm_out_open(&of, out, &err)) goto done;
+    if (fwrite(logits, sizeof(float), (size_t)n * (size_t)V, of.f) != (size_t)n * (size_t)V) {
+        ilm_fail(&err, "cannot write %s: %s", out, strerror(errno));
         goto done;
     }
-    size_t wrote = fwrite(logits, sizeof(float), (size_t)n * (size_t)V, f);
-    if (fclose(f) != 0 || wrote != (size_t)n * (size_t)V) {
-        ilm_fail(&err, "%s: write failed", out);
-        goto done;
-    }
+    if (ilm_out_commit(&of, &err)) goto done;
     rc = 0;
 done:
+    ilm_out_abort(&of);
     free(logits);
     free(pos);
     free(ids);

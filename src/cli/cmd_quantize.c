@@ -16,10 +16,24 @@ static int usage_error(const char *what) {
     return 2;
 }
 
+static const char QUANTIZE_HELP[] =
+    "usage: ironlm quantize IN.gguf OUT.gguf --type q4_0|q8_0 [options]\n"
+    "  IN.gguf          F32/F16/BF16 model\n"
+    "  OUT.gguf         the output (temp file + rename; an OUT that is not a regular file is refused)\n"
+    "  --type T         q4_0 or q8_0\n"
+    "  --pure           every matrix in T (no Q8_0/F16 exceptions)\n"
+    "  -t, --threads N  threads, 1..1024\n"
+    "  --no-progress    no progress lines\n"
+    "  -h, --help       this help\n";
+
 int ilm_cmd_quantize(int argc, char **argv) {
     ilm_quantize_opts o = {.type = -1, .progress = true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(QUANTIZE_HELP, stdout);
+            return 0;
+        }
         if (!strcmp(a, "--type") || !strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (i + 1 >= argc) return usage_error("option needs a value");
             const char *v = argv[++i];
@@ -28,9 +42,9 @@ int ilm_cmd_quantize(int argc, char **argv) {
                 else if (!strcmp(v, "q8_0") || !strcmp(v, "Q8_0")) o.type = ILM_TYPE_Q8_0;
                 else return usage_error("--type must be q4_0 or q8_0");
             } else {
-                char *end;
-                long n = strtol(v, &end, 10);
-                if (*end || n < 1 || n > 1024) return usage_error("-t needs a thread count 1..1024");
+                long n;
+                ilm_err e;
+                if (ilm_parse_long(a, v, 1, 1024, &n, &e)) return usage_error(e.msg);
                 o.n_threads = (int)n;
             }
         } else if (!strcmp(a, "--pure")) {

@@ -10,13 +10,34 @@
 #include "gen/spec.h"
 #include "serve/server.h"
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: ironlm serve -m MODEL.gguf [options]\n"
-            "  --draft D.gguf (-md)  --draft-max N  --draft-p-min P  --spec-autotune\n"
-            "  --parallel N (-np)  -c TOTAL_CTX  -t N  -b N  --kv-type f16|f32  --act q8|bf16|f32  --numa MODE\n"
-            "  --host ADDR (127.0.0.1)  --port N (8080; 0: any)  --api-key KEY  --api-key-file F  --alias NAME\n"
-            "  --max-body BYTES  --timeout S  --max-conn N  --max-queue N  -n N (default max_tokens)  --quiet\n");
+static void usage(FILE *f) {
+    fputs("usage: ironlm serve -m MODEL.gguf [options]\n"
+          "  -m, --model FILE        the model\n"
+          "  --draft, -md FILE       MTP drafter for speculative decoding\n"
+          "  --draft-max N           drafts per round\n"
+          "  --draft-p-min P         end a chain below this drafter probability, 0..1\n"
+          "  --spec-autotune         choose the draft length from measured costs\n"
+          "  --parallel, -np N       slots (parallel sequences)\n"
+          "  -c, --ctx-size N        total context, shared by the slots\n"
+          "  -t, --threads N         threads (capped at the usable CPUs)\n"
+          "  --threads-force         keep -t above the usable CPUs\n"
+          "  -b, --batch-size N      tokens per forward pass\n"
+          "  --kv-type f16|f32       KV cache type\n"
+          "  --act q8|bf16|f32       activations of Q4_0/Q8_0 matmuls\n"
+          "  --numa MODE             off|distribute|interleave|replicate\n"
+          "  --host ADDR             listen address (default 127.0.0.1)\n"
+          "  --port N                port (default 8080; 0: any)\n"
+          "  --api-key KEY           require Authorization: Bearer KEY\n"
+          "  --api-key-file F        the key from the first line of F\n"
+          "  --alias NAME            the model name in the API\n"
+          "  --max-body BYTES        largest request body\n"
+          "  --timeout S             read timeout per connection\n"
+          "  --max-conn N            open connections at most\n"
+          "  --max-queue N           queued requests at most\n"
+          "  -n N                    default max_tokens\n"
+          "  --quiet                 no log lines\n"
+          "  -h, --help              this help\n",
+          f);
 }
 
 // The key is the file's first line (surrounding whitespace removed).
@@ -54,7 +75,7 @@ int ilm_cmd_serve(int argc, char **argv) {
         if (!strcmp(a, "--spec-autotune")) o.autotune = true;
         else if (!strcmp(a, "--quiet")) o.verbose = o.engine.verbose = false;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
+            usage(stdout);
             return 0;
         } else if (!v) {
             ilm_fail(&err, "serve: unknown option or missing value: %s", a);
@@ -91,13 +112,7 @@ int ilm_cmd_serve(int argc, char **argv) {
                 case 7: o.n_predict = (int)x; break;
                 }
             } else if (!strcmp(a, "--draft-p-min")) {
-                char *end;
-                double p = strtod(argv[++i], &end);
-                if (*end || end == argv[i] || !(p >= 0 && p <= 1)) {
-                    ilm_fail(&err, "--draft-p-min: bad value '%s' (expected 0..1)", argv[i]);
-                    goto bad;
-                }
-                o.draft_p_min = (float)p;
+                if (ilm_parse_float(a, argv[++i], 0, 1, &o.draft_p_min, &err)) goto bad;
             } else {
                 ilm_fail(&err, "serve: unknown option %s", a);
                 goto bad;
@@ -105,7 +120,7 @@ int ilm_cmd_serve(int argc, char **argv) {
         }
     }
     if (!o.engine.model) {
-        usage();
+        usage(stderr);
         ilm_fail(&err, "serve: need -m MODEL.gguf");
         goto bad;
     }

@@ -7,7 +7,19 @@
 #include "cli/commands.h"
 #include "tools/strip.h"
 
+static const char STRIP_HELP[] =
+    "usage: ironlm strip IN.gguf OUT.gguf [--key K]...\n"
+    "  IN.gguf      the GGUF to rewrite (tensors copied byte-identical)\n"
+    "  OUT.gguf     the output (temp file + rename; an OUT that is not a regular file is refused)\n"
+    "  --key K      drop metadata key K (repeatable; default: the quantize.imatrix.* path keys)\n"
+    "  -h, --help   this help\n";
+
 int ilm_cmd_strip(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(STRIP_HELP, stdout);
+            return 0;
+        }
     const char *in = NULL, *out = NULL;
     const char **keys = calloc((size_t)argc + 2, sizeof *keys);
     int n_keys = 0;

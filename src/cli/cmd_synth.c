@@ -19,20 +19,35 @@ static int usage_error(const char *what) {
     return 2;
 }
 
-static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
+static bool parse_int(const char *opt, const char *s, long lo, long hi, long *out, ilm_err *err) {
+    return ilm_parse_long(opt, s, lo, hi, out, err) == 0;
 }
+
+static const char SYNTH_HELP[] =
+    "usage: ironlm synth --variant V --type T -o FILE [options]\n"
+    "  --variant V      e2b, e4b, 12b, 26b-a4b or 31b\n"
+    "  --type T         q4_0, q8_0, f16 or bf16\n"
+    "  -o FILE          the output (temp file + rename; an OUT that is not a regular file is refused)\n"
+    "  --seed S         0..18446744073709551615 (default 1)\n"
+    "  --layers N       1..64 layers instead of the variant's\n"
+    "  --vocab N        vocabulary size, a multiple of 2048 up to 262144\n"
+    "  --drafter        write the variant's MTP drafter instead\n"
+    "  -t, --threads N  threads, 1..1024\n"
+    "  --dry-run        print the plan, write nothing\n"
+    "  --no-progress    no progress lines\n"
+    "  -h, --help       this help\n";
 
 int ilm_cmd_synth(int argc, char **argv) {
     ilm_synth_opts o = {.type = -1, .seed = 1, .progress = true};
     char msg[300];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        long long n;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(SYNTH_HELP, stdout);
+            return 0;
+        }
+        long n;
+        ilm_err e;
         bool has_value = !strcmp(a, "--variant") || !strcmp(a, "--type") || !strcmp(a, "-o") ||
                          !strcmp(a, "--seed") || !strcmp(a, "--layers") || !strcmp(a, "-t") ||
                          !strcmp(a, "--threads") || !strcmp(a, "--vocab");
@@ -54,17 +69,17 @@ int ilm_cmd_synth(int argc, char **argv) {
         } else if (!strcmp(a, "-o")) {
             o.out = argv[++i];
         } else if (!strcmp(a, "--seed")) {
-            char *end;
-            o.seed = strtoull(argv[++i], &end, 10);
-            if (*end || !*argv[i]) return usage_error("--seed needs an unsigned integer");
+            uint64_t seed;
+            if (ilm_parse_u64(a, argv[++i], &seed, &e)) return usage_error(e.msg);
+            o.seed = seed;
         } else if (!strcmp(a, "--layers")) {
-            if (!parse_int(argv[++i], 1, ILM_SYNTH_MAX_LAYERS, &n)) return usage_error("--layers needs a count 1..64");
+            if (!parse_int(a, argv[++i], 1, ILM_SYNTH_MAX_LAYERS, &n, &e)) return usage_error(e.msg);
             o.layers = (int)n;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!parse_int(argv[++i], 1, 1024, &n)) return usage_error("-t needs a thread count 1..1024");
+            if (!parse_int(a, argv[++i], 1, 1024, &n, &e)) return usage_error(e.msg);
             o.n_threads = (int)n;
         } else if (!strcmp(a, "--vocab")) {
-            if (!parse_int(argv[++i], 1, ILM_SYNTH_VOCAB, &n)) return usage_error("--vocab needs a size up to 262144");
+            if (!parse_int(a, argv[++i], 1, ILM_SYNTH_VOCAB, &n, &e)) return usage_error(e.msg);
             o.vocab = (int)n;
         } else if (!strcmp(a, "--drafter")) {
             o.drafter = true;

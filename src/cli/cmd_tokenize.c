@@ -65,8 +65,16 @@ int ilm_cmd_tokenize(int argc, char **argv) {
         else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_value) file = argv[++i];
         else if (!strcmp(a, "-t") && has_value) i++;   // every command takes -t; nothing to thread here
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: ironlm tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--ids] [--no-bos] [--no-parse-special] "
-                   "[--timing]\n");
+            fputs("usage: ironlm tokenize -m MODEL.gguf (-p TEXT | -f FILE) [options]\n"
+                  "  -m, --model FILE     the model (or a vocabulary-only GGUF)\n"
+                  "  -p, --prompt TEXT    the text\n"
+                  "  -f, --file FILE      the text from a file\n"
+                  "  --ids                ids only, one per line (default: id and piece)\n"
+                  "  --no-bos             no BOS token at the start\n"
+                  "  --no-parse-special   special-token texts tokenized as plain text\n"
+                  "  --timing             tokens per second on stderr\n"
+                  "  -h, --help           this help\n",
+                  stdout);
             return 0;
         } else if (a[0] == '-') return usage_error(cmd, "unknown option or missing value: %s", a);
         else return usage_error(cmd, "unexpected argument: %s", a);
@@ -130,7 +138,12 @@ int ilm_cmd_detokenize(int argc, char **argv) {
         else if (!strcmp(a, "--no-render-special")) render_special = false;
         else if (!strcmp(a, "-t") && has_value) i++;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: ironlm detokenize -m MODEL.gguf --ids 2,17,300 [--no-render-special]\n");
+            fputs("usage: ironlm detokenize -m MODEL.gguf --ids 2,17,300 [options]\n"
+                  "  -m, --model FILE        the model (or a vocabulary-only GGUF)\n"
+                  "  --ids, --tokens LIST    comma-separated token ids\n"
+                  "  --no-render-special     control tokens written as nothing\n"
+                  "  -h, --help              this help\n",
+                  stdout);
             return 0;
         } else if (a[0] == '-') return usage_error(cmd, "unknown option or missing value: %s", a);
         else return usage_error(cmd, "unexpected argument: %s", a);

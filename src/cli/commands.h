@@ -4,6 +4,8 @@
 // line on stderr).
 #pragma once
 
+#define ILM_VERSION "0.1.0"   // ironlm --version
+
 int ilm_cmd_run(int argc, char **argv);         // cmd_run.c
 int ilm_cmd_logits(int argc, char **argv);      // cmd_logits.c
 int ilm_cmd_serve(int argc, char **argv);       // cmd_serve.c: the OpenAI-compatible server

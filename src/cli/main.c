@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "simd/kernels.h"
 
 typedef struct {
     const char *name;
@@ -29,7 +30,27 @@ static void usage(FILE *f) {
     fprintf(f, "usage: ironlm COMMAND [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\nSee README.md for every option.\n");
+    fprintf(f, "\nironlm COMMAND --help lists the command's options; ironlm --version. See README.md.\n");
+}
+
+// --version: the version, the compiler, the kernel sets compiled in (those this CPU runs
+// marked) and whether the topology comes from hwloc.
+static void version(void) {
+    printf("ironlm %s\n", ILM_VERSION);
+#if defined(__clang__)
+    printf("compiler: clang %s\n", __clang_version__);
+#elif defined(__GNUC__)
+    printf("compiler: gcc %s\n", __VERSION__);
+#else
+    printf("compiler: unknown\n");
+#endif
+    printf("kernel sets:");
+    for (const char *const *n = ilm_kernels_all(); *n; n++) printf(" %s%s", *n, ilm_kernels_get(*n) ? "" : " (not on this CPU)");
+#if defined(ILM_HWLOC) && ILM_HWLOC
+    printf("\nhwloc: yes\n");
+#else
+    printf("\nhwloc: no\n");
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -39,6 +60,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        version();
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

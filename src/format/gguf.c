@@ -364,7 +364,10 @@ int ilm_gguf_open_mem(ilm_gguf **out, const void *data, size_t size, const char 
 }
 
 int ilm_gguf_open(ilm_gguf **out, const char *path, ilm_err *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // stat() before open(): opening a FIFO for reading blocks until a writer comes, and a
+    // directory or device is never a model. O_NONBLOCK covers a file swapped in between.
+    if (ilm_check_regular(path, err)) return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ilm_fail(err, "%s: cannot open (%s)", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -373,7 +376,7 @@ int ilm_gguf_open(ilm_gguf **out, const char *path, ilm_err *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return ilm_fail(err, "%s: not a regular file", path);
+        return ilm_fail(err, "%s: not a regular file", path);   // swapped after the stat
     }
     size_t size = (size_t)st.st_size;
     if (size < 24) {

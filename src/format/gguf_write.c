@@ -1,9 +1,11 @@
 // gguf_write.c — the streaming GGUF v3 writer (see gguf_write.h): metadata serialized in
-// memory, the tensor table laid out at add time, tensor data streamed to PATH.tmp.<pid> and
-// renamed into place by ilm_gguf_writer_finish.
+// memory, the tensor table laid out at add time, tensor data streamed to a temp file beside
+// the output (ilm_out_open in base/util.h: special files refused, symlinks written through,
+// the mode kept) and renamed into place by ilm_gguf_writer_finish.
 #include "format/gguf_write.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +26,13 @@ struct ilm_gguf_writer {
     wtensor *tensors;
     size_t n_tensors, cap_tensors;
     size_t alignment;
-    FILE *f;
-    char *path, *tmp_path;
+    FILE *f;                // out.f once begun
+    ilm_outfile out;
+    const char *path;       // out.path (or the name given to ilm_gguf_writer_begin_fd)
     size_t cur_tensor, cur_written;  // streaming position
     uint64_t data_start;
     bool to_fd;             // ilm_gguf_writer_begin_fd: no temp file, no rename
+    char *fd_name;
 };
 
 ilm_gguf_writer *ilm_gguf_writer_new(ilm_err *err) {
@@ -40,13 +44,12 @@ ilm_gguf_writer *ilm_gguf_writer_new(ilm_err *err) {
 
 void ilm_gguf_writer_free(ilm_gguf_writer *w) {
     if (!w) return;
-    if (w->f) fclose(w->f);
-    if (w->tmp_path) unlink(w->tmp_path);
+    if (w->to_fd && w->f) fclose(w->f);
+    free(w->fd_name);
+    ilm_out_abort(&w->out);
     for (size_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
     free(w->tensors);
     free(w->meta);
-    free(w->path);
-    free(w->tmp_path);
     free(w);
 }
 
@@ -162,7 +165,7 @@ uint64_t ilm_gguf_writer_file_size(const ilm_gguf_writer *w) {
 }
 
 static int wr(ilm_gguf_writer *w, const void *p, size_t n, ilm_err *err) {
-    if (n && fwrite(p, 1, n, w->f) != n) return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
+    if (n && fwrite(p, 1, n, w->f) != n) return ilm_fail(err, "cannot write %s: %s", w->path, strerror(errno));
     return 0;
 }
 
@@ -179,23 +182,17 @@ static int wr_zeros(ilm_gguf_writer *w, size_t n, ilm_err *err) {
 static int write_header(ilm_gguf_writer *w, ilm_err *err);
 
 int ilm_gguf_writer_begin(ilm_gguf_writer *w, const char *path, ilm_err *err) {
-    size_t n = strlen(path) + 32;
-    w->path = strdup(path);
-    w->tmp_path = malloc(n);
-    if (!w->path || !w->tmp_path) return ilm_fail(err, "out of memory");
-    snprintf(w->tmp_path, n, "%s.tmp.%d", path, (int)getpid());
-    w->f = fopen(w->tmp_path, "wb");
-    if (!w->f) {
-        int e = errno;
-        free(w->tmp_path);
-        w->tmp_path = NULL;
-        return ilm_fail(err, "%s: cannot create (%s)", path, strerror(e));
-    }
+    if (w->f) return ilm_fail(err, "%s: writer already begun", w->path);
+    if (ilm_out_open(&w->out, path, err)) return -1;
+    w->f = w->out.f;
+    w->path = w->out.path;
     return write_header(w, err);
 }
 
 int ilm_gguf_writer_begin_fd(ilm_gguf_writer *w, int fd, const char *name, ilm_err *err) {
-    if (!(w->path = strdup(name))) return ilm_fail(err, "out of memory");
+    if (w->f) return ilm_fail(err, "%s: writer already begun", w->path);
+    if (!(w->fd_name = strdup(name))) return ilm_fail(err, "out of memory");
+    w->path = w->fd_name;
     int d = dup(fd);
     if (d < 0 || !(w->f = fdopen(d, "wb"))) {
         int e = errno;
@@ -255,18 +252,12 @@ int ilm_gguf_writer_finish(ilm_gguf_writer *w, ilm_err *err) {
     if (w->cur_tensor != w->n_tensors)
         return ilm_fail(err, "%s: tensor data incomplete (%zu of %zu tensors written)", w->path, w->cur_tensor,
                         w->n_tensors);
+    if (!w->f) return ilm_fail(err, "GGUF writer: finish before begin");
     if (w->to_fd) {
         int rc = fclose(w->f);
         w->f = NULL;
         return rc ? ilm_fail(err, "%s: write failed (%s)", w->path, strerror(errno)) : 0;
     }
-    if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
-        return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
-    int rc = fclose(w->f);
     w->f = NULL;
-    if (rc != 0) return ilm_fail(err, "%s: write failed (%s)", w->tmp_path, strerror(errno));
-    if (rename(w->tmp_path, w->path) != 0) return ilm_fail(err, "%s: rename failed (%s)", w->path, strerror(errno));
-    free(w->tmp_path);
-    w->tmp_path = NULL;
-    return 0;
+    return ilm_out_commit(&w->out, err);
 }

@@ -9,9 +9,11 @@
 #include "format/gguf.h"
 
 // Usage: w = ilm_gguf_writer_new(); add kvs; add tensor infos; ilm_gguf_writer_begin(path)
-// writes the header to PATH.tmp.<pid>; then the data of each tensor in order with
+// writes the header to a temp file beside PATH (ilm_out_open in base/util.h: a PATH that
+// exists and is not a regular file is refused, a symlink is written through to its target,
+// an existing file's mode is kept); then the data of each tensor in order with
 // ilm_gguf_writer_data (any number of chunks per tensor); ilm_gguf_writer_finish pads,
-// flushes and renames to PATH. On any failure ilm_gguf_writer_free removes the temp file,
+// flushes, fsyncs and renames to PATH. On any failure ilm_gguf_writer_free removes the temp file,
 // so a half-written file never appears under PATH.
 typedef struct ilm_gguf_writer ilm_gguf_writer;
 

@@ -1,6 +1,7 @@
 // engine.c — shared set-up of the model-running commands. See engine.h.
 #include "gen/engine.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 
 #include "runtime/placement.h"
@@ -34,6 +35,10 @@ int ilm_engine_parse_opt(ilm_engine_opts *o, int argc, char **argv, int *i, ilm_
         return 1;
     }
     if (!strcmp(a, "-t") || !strcmp(a, "--threads")) return int_arg(argc, argv, i, 1, 4096, &o->n_threads, err) ? -1 : 1;
+    if (!strcmp(a, "--threads-force")) {
+        o->threads_force = true;
+        return 1;
+    }
     if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) return int_arg(argc, argv, i, 1, 1 << 24, &o->n_ctx, err) ? -1 : 1;
     if (!strcmp(a, "-b") || !strcmp(a, "--batch-size"))
         return int_arg(argc, argv, i, 1, 1 << 16, &o->max_batch, err) ? -1 : 1;
@@ -78,7 +83,20 @@ int ilm_engine_open(ilm_engine *e, const ilm_engine_opts *o, ilm_err *err) {
     e->opt = *o;
     if (!o->model) return ilm_fail(err, "no model given (-m MODEL.gguf)");
     if (ilm_engine_init_kernels(err)) return -1;
-    ilm_pool_opts po = {o->n_threads, o->numa, 1};
+    // More threads than CPUs this process may use (sched_getaffinity) only time-slice and
+    // spin against each other: capped with a warning unless --threads-force (or a fake
+    // machine from IRONLM_TOPOLOGY, which tests use to simulate larger ones).
+    int n_threads = o->n_threads;
+    cpu_set_t cs;
+    const char *fake = getenv("IRONLM_TOPOLOGY");
+    if (n_threads > 0 && !o->threads_force && !(fake && *fake) && sched_getaffinity(0, sizeof cs, &cs) == 0 &&
+        CPU_COUNT(&cs) > 0 && n_threads > CPU_COUNT(&cs)) {
+        fprintf(stderr, "ironlm: warning: -t %d is more than the %d CPUs this process may use; using %d "
+                "(--threads-force keeps it)\n", n_threads, CPU_COUNT(&cs), CPU_COUNT(&cs));
+        n_threads = CPU_COUNT(&cs);
+        e->opt.n_threads = n_threads;
+    }
+    ilm_pool_opts po = {n_threads, o->numa, 1};
     if (ilm_pool_create(&e->pool, &po, err)) return -1;
     double t0 = ilm_now();
     // The packed weights are about the size of the file; check a placement (replicate: one

@@ -10,7 +10,8 @@
 
 typedef struct {
     const char *model;     // -m
-    int n_threads;         // -t (0: physical cores)
+    int n_threads;         // -t (0: physical cores); capped at the CPUs of the affinity mask
+    bool threads_force;    // --threads-force: keep an -t above the usable CPUs
     int numa;              // --numa
     int n_ctx;             // -c (0: 8192, capped at the model's)
     int kv_type;           // --kv-type f16|f32

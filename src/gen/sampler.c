@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -537,28 +538,21 @@ int ilm_spec_accept(ilm_sampler *s, const float *p_target, const float *q_draft,
 
 // ---- command line -------------------------------------------------------------------------
 
-// The value after argv[*i] as a number in [lo, hi]; advances *i onto it.
+// The value after argv[*i] as a number in [lo, hi] (lo excluded when lo_open); advances *i.
 static int float_opt(int argc, char **argv, int *i, double lo, double hi, bool lo_open, float *out, ilm_err *err) {
     if (*i + 1 >= argc) return ilm_fail(err, "%s needs a value", argv[*i]);
     const char *v = argv[*i + 1];
-    char *end;
-    double x = strtod(v, &end);
-    if (*end || end == v || !(x >= lo && x <= hi) || (lo_open && x == lo))
+    double x;
+    if (ilm_parse_double(argv[*i], v, lo, hi, false, &x, err) || (lo_open && x == lo))
         return ilm_fail(err, "%s: bad value '%s' (expected %s%g..%g)", argv[*i], v, lo_open ? "> " : "", lo, hi);
     *out = (float)x;
     (*i)++;
     return 0;
 }
 
-static int int_opt(int argc, char **argv, int *i, long long lo, long long hi, long long *out, ilm_err *err) {
+static int int_opt(int argc, char **argv, int *i, long lo, long hi, long *out, ilm_err *err) {
     if (*i + 1 >= argc) return ilm_fail(err, "%s needs a value", argv[*i]);
-    const char *v = argv[*i + 1];
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (*end || end == v || errno == ERANGE || x < lo || x > hi)
-        return ilm_fail(err, "%s: bad value '%s' (expected %lld..%lld)", argv[*i], v, lo, hi);
-    *out = x;
+    if (ilm_parse_long(argv[*i], argv[*i + 1], lo, hi, out, err)) return -1;
     (*i)++;
     return 0;
 }
@@ -567,15 +561,18 @@ static int int_opt(int argc, char **argv, int *i, long long lo, long long hi, lo
 static int logit_bias_opt(ilm_sampler_params *p, int argc, char **argv, int *i, ilm_err *err) {
     if (*i + 1 >= argc) return ilm_fail(err, "--logit-bias needs TOKEN+BIAS or TOKEN-BIAS");
     const char *v = argv[*i + 1];
-    char *end;
-    errno = 0;
-    long long tok = v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
-    if (tok < 0 || errno == ERANGE || tok > INT32_MAX || (*end != '+' && *end != '-'))
+    const size_t nd = strspn(v, "0123456789");
+    char digits[16];
+    snprintf(digits, sizeof digits, "%.*s", (int)(nd < 15 ? nd : 15), v);
+    long tok;
+    ilm_err e2;
+    if (nd == 0 || nd >= sizeof digits || (v[nd] != '+' && v[nd] != '-') ||
+        ilm_parse_long("--logit-bias", digits, 0, INT32_MAX, &tok, &e2) != 0)
         return ilm_fail(err, "--logit-bias: bad value '%s' (expected TOKEN+BIAS or TOKEN-BIAS, e.g. 15043+1, 15043-inf)", v);
-    const char sign = *end;
-    const char *num = end + 1;
-    double b = strtod(num, &end);
-    if (*end || end == num || isnan(b))
+    const char sign = v[nd];
+    double b;
+    if (ilm_parse_double("--logit-bias", v + nd + 1, -INFINITY, INFINITY, true, &b, &e2) || v[nd + 1] == '+' ||
+        v[nd + 1] == '-')
         return ilm_fail(err, "--logit-bias: bad bias in '%s' (expected TOKEN+BIAS or TOKEN-BIAS, e.g. 15043+1, 15043-inf)", v);
     if (p->n_cli_bias >= ILM_SAMPLER_CLI_BIAS_MAX)
         return ilm_fail(err, "--logit-bias: at most %d of them (at '%s')", ILM_SAMPLER_CLI_BIAS_MAX, v);
@@ -586,7 +583,7 @@ static int logit_bias_opt(ilm_sampler_params *p, int argc, char **argv, int *i, 
 
 int ilm_sampler_parse_opt(ilm_sampler_params *p, int argc, char **argv, int *i, ilm_err *err) {
     const char *a = argv[*i];
-    long long x;
+    long x;
     // The ranges of --temp ... --seed are those `run` always had.
     if (!strcmp(a, "--temp")) return float_opt(argc, argv, i, 0, 100, false, &p->temperature, err) ? -1 : 1;
     if (!strcmp(a, "--top-p")) return float_opt(argc, argv, i, 0, 1, false, &p->top_p, err) ? -1 : 1;
@@ -597,8 +594,10 @@ int ilm_sampler_parse_opt(ilm_sampler_params *p, int argc, char **argv, int *i, 
         return 1;
     }
     if (!strcmp(a, "--seed")) {
-        if (int_opt(argc, argv, i, 0, INT64_MAX, &x, err)) return -1;
-        p->seed = (uint64_t)x;
+        if (*i + 1 >= argc) return ilm_fail(err, "--seed needs a value");
+        if (ilm_parse_u64(a, argv[*i + 1], &p->seed, err)) return -1;
+        p->seed_set = true;
+        (*i)++;
         return 1;
     }
     if (!strcmp(a, "--repeat-penalty")) return float_opt(argc, argv, i, 0, 100, true, &p->repeat_penalty, err) ? -1 : 1;

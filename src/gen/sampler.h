@@ -46,6 +46,7 @@ typedef struct {
     // are plain values (copyable, nothing to free). Applied after logit_bias[], same rules.
     ilm_logit_bias cli_bias[ILM_SAMPLER_CLI_BIAS_MAX];
     int n_cli_bias;
+    bool seed_set;      // set by ilm_sampler_parse_opt when --seed was given (any 64-bit value)
 } ilm_sampler_params;
 
 // llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, seed 0; adjustments
@@ -53,13 +54,13 @@ typedef struct {
 ilm_sampler_params ilm_sampler_default_params(void);
 
 // Parses one `run` option at argv[*i] into p, llama.cpp's names and syntax:
-//   --temp T (0..100)  --top-k K (0..2^24)  --top-p P (0..1)  --min-p P (0..1)  --seed S (0..2^63-1)
+//   --temp T (0..100)  --top-k K (0..2^24)  --top-p P (0..1)  --min-p P (0..1)  --seed S (0..2^64-1)
 //   --repeat-penalty P (> 0, <= 100)  --repeat-last-n N (-1..2^24)
 //   --presence-penalty P, --frequency-penalty P (-100..100)
 //   --logit-bias TOKEN(+|-)BIAS  e.g. 15043+1, 15043-inf (repeatable, up to ILM_SAMPLER_CLI_BIAS_MAX)
 // Returns 1 when argv[*i] was one of these (*i then points at its value), 0 when it is not,
-// -1 on a missing or bad value (err names the option and the value). It never sets seed outside
-// 0..2^63-1, so a caller can preset seed = UINT64_MAX to learn whether --seed was given.
+// -1 on a missing or bad value (err names the option, the value and the accepted range).
+// --seed sets seed and seed_set. Numbers go through base/util.h's parsers.
 int ilm_sampler_parse_opt(ilm_sampler_params *p, int argc, char **argv, int *i, ilm_err *err);
 
 typedef struct {

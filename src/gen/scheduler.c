@@ -4,6 +4,7 @@
 
 #include "gen/constrain.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +376,27 @@ static void round_done(ilm_sched *s, int i, const float *logits, const float *hi
     if (why >= 0) finish(s, i, (ilm_end)why, NULL);
 }
 
+// A NaN or Inf in the rows a slot samples from (only those: one pass over n_rows x V) ends its
+// job with an error naming the position, the cache rolled back (sampling would pick token 0).
+static bool nonfinite(ilm_sched *s, int i, const float *lg, int V, int32_t pos0) {
+    slot *sl = &s->slots[i];
+    for (int r = 0; r < sl->n_rows; r++) {
+        const float *row = lg + (size_t)r * V;
+        uint32_t bad = 0, b;   // all exponent bits set: NaN or Inf (an integer reduction, vectorizable)
+        for (int v = 0; v < V; v++) bad |= (~(memcpy(&b, row + v, sizeof b), b) & 0x7f800000u) == 0;
+        if (!bad) continue;
+        int v = 0;
+        while (v < V && isfinite(row[v])) v++;
+        char msg[256];
+        snprintf(msg, sizeof msg, "non-finite logits (%s for token %d) at position %d: the model's weights or "
+                 "activations are not finite", isnan(row[v]) ? "NaN" : "Inf", v, sl->kv->n_pos - sl->n_rows + r);
+        ilm_kv_truncate(sl->kv, pos0);
+        finish(s, i, ILM_END_ERROR, msg);
+        return true;
+    }
+    return false;
+}
+
 int ilm_sched_step(ilm_sched *s, ilm_err *err) {
     ilm_engine *e = s->e;
     const int V = e->model->n_vocab, H = e->model->n_embd;
@@ -513,14 +535,15 @@ int ilm_sched_step(ilm_sched *s, ilm_err *err) {
         record(&s->slots[i], s->tok + r, s->pos[r], k - r);
         r = k;
     }
-    if (fp != first_pos) free(fp);
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (!sl->in_step || !sl->n_rows) continue;
         const float *lg = s->logits + (size_t)sl->row * V, *hd = s->hidden + (size_t)sl->row * H;
+        if (nonfinite(s, i, lg, V, fp[i])) continue;
         if (sl->state == SLOT_PREFILL) prefill_done(s, i, lg, hd);
         else round_done(s, i, lg, hd, tv, tuned);
     }
+    if (fp != first_pos) free(fp);
     return 0;
 }
 
@@ -557,13 +580,20 @@ int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *smp, const in
     job.gen.on_token = one_token;
     job.gen.ctx = &j;
     int rc = ilm_sched_submit(s, 0, &job, err);
-    while (!rc && !j.ended)
+    while (!rc && !j.ended) {
+        if (o->interrupted && o->interrupted(o->ctx)) ilm_sched_cancel(s, 0);
         if (ilm_sched_step(s, err)) break;
+    }
     if (!rc && j.ended) {
         if (j.why == ILM_END_ERROR) rc = ilm_fail(err, "%s", j.error);
-        else if (j.why == ILM_END_CONTEXT) rc = ilm_fail(err, "context full (%d tokens)", e->n_ctx);
+        else if (j.why == ILM_END_CONTEXT && !o->context_end_ok)
+            rc = ilm_fail(err, "context full (%d tokens)", e->n_ctx);
     } else rc = -1;
-    if (j.ended || !rc) *st = *ilm_sched_stats(s, 0);
+    if (j.ended || !rc) {
+        *st = *ilm_sched_stats(s, 0);
+        st->hit_context = j.ended && j.why == ILM_END_CONTEXT;
+        st->interrupted = j.ended && j.why == ILM_END_CANCEL;
+    }
     ilm_sched_free(s);
     return rc;
 }

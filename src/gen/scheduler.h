@@ -71,6 +71,7 @@ int ilm_sched_cached(const ilm_sched *s, int slot);
 const ilm_gen_stats *ilm_sched_stats(const ilm_sched *s, int slot);
 
 // One job on slot 0 run to the end: the prompt continues the engine's kv[0] as it is (the
-// `append` mode). drafter may be NULL. Context full is an error here.
+// `append` mode). drafter may be NULL. Context full is an error here unless o->context_end_ok;
+// o->interrupted is polled between steps (a cancelled job returns 0, st->interrupted set).
 int ilm_generate(ilm_engine *e, ilm_drafter *drafter, ilm_sampler *s, const int32_t *prompt, int n_prompt,
                  const ilm_gen_opts *o, ilm_gen_stats *st, ilm_err *err);

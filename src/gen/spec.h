@@ -28,6 +28,12 @@ typedef struct {
     // With a drafter: unless 3 rounds ran without drafts, time plain decoding steps after
     // generation (rolled back, not in t_gen) for ilm_gen_stats.t_plain_step.
     bool measure_plain;
+    // ilm_generate only. Polled (with ctx) between engine steps: true ends generation at the
+    // next step, as if n_predict were reached (st->interrupted set; `run`'s Ctrl-C).
+    bool (*interrupted)(void *ctx);
+    // ilm_generate only: the end of the context ends generation normally (st->hit_context set)
+    // instead of being an error.
+    bool context_end_ok;
 } ilm_gen_opts;
 
 typedef struct {
@@ -41,6 +47,8 @@ typedef struct {
     double t_plain_step;                // fastest single-token verifier pass (a plain decoding
     int plain_steps;                    //   step), seconds, over plain_steps passes (0: none)
     bool stopped_at_eog;
+    bool hit_context;                   // ended at the end of the context (context_end_ok)
+    bool interrupted;                   // ended by ilm_gen_opts.interrupted
 } ilm_gen_stats;
 
 // Draft-length autotuning (spec.c). Predicts tokens/s of each draft length N from measured

@@ -212,6 +212,10 @@ int ilm_drafter_load(ilm_drafter **out, const char *path, const ilm_model *targe
     d->act = act;
     if (ilm_gguf_open(&d->own->gguf, path, err)) goto fail;
     ilm_gguf *g = d->own->gguf;
+    if (g->n_tensors == 0) {
+        ilm_fail(err, "%s: has no tensors: a vocabulary-only file, not a drafter", path);
+        goto fail;
+    }
     char *arch = NULL;
     if (ilm_gguf_get_str(g, "general.architecture", &arch, err)) goto fail;
     if (strcmp(arch, "gemma4_mtp") && strcmp(arch, "gemma4-assistant") && strcmp(arch, "gemma4_assistant")) {

@@ -25,6 +25,21 @@ static int own(ilm_model *m, float *p, ilm_err *err) {
     return 0;
 }
 
+// Vectors (norm weights, scales, rope divisors) are small: every value is checked at load, so a
+// NaN or Inf in one is named here instead of surfacing as garbage logits. rope_freqs may hold
+// +Inf (a 1e30 "no rotation" divisor stored as f16 overflows; it means the same).
+static int check_finite(ilm_loader *L, const char *name, const float *v, int64_t n, ilm_err *err) {
+    const bool inf_ok = !strcmp(name, "rope_freqs.weight");
+    for (int64_t i = 0; i < n; i++) {
+        float x;
+        memcpy(&x, v + i, sizeof x);
+        if (isnan(x) || (isinf(x) && !(inf_ok && x > 0)))
+            return ilm_fail(err, "%s: tensor %s: element %lld is %s (a broken conversion or a corrupted file)", L->path,
+                            name, (long long)i, isnan(x) ? "NaN" : "infinite");
+    }
+    return 0;
+}
+
 int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, const float **out, ilm_err *err) {
     *out = NULL;
     const ilm_gguf_tensor *t = ilm_gguf_find_tensor(L->g, name);
@@ -38,7 +53,7 @@ int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, cons
                         (long long)count);
     if (t->type == ILM_TYPE_F32) {
         *out = t->data;
-        return 0;
+        return check_finite(L, name, t->data, n, err);
     }
     if (!ilm_type(t->type)->weight)
         return ilm_fail(err, "%s: tensor %s: unsupported type for a vector (%s)", L->path, name,
@@ -50,7 +65,7 @@ int ilm_load_vec(ilm_loader *L, const char *name, int64_t n, bool required, cons
     }
     ilm_k->dequant_row(t->type, t->data, v, (int)n);
     *out = v;
-    return 0;
+    return check_finite(L, name, v, n, err);
 }
 
 int ilm_load_vec_copy(ilm_loader *L, const char *name, int64_t n, bool required, float **out, ilm_err *err) {
@@ -389,6 +404,11 @@ int ilm_model_load(ilm_model **out, const char *path, ilm_pool *pool, ilm_err *e
     if (ilm_gguf_open(&m->gguf, path, err)) {
         free(m);
         return -1;
+    }
+    if (m->gguf->n_tensors == 0) {
+        ilm_fail(err, "%s: has no tensors: a vocabulary-only file (tokenize/detokenize/inspect take it; run needs a model)",
+                 path);
+        goto fail;
     }
     char *arch = NULL;
     if (ilm_gguf_get_str(m->gguf, "general.architecture", &arch, err)) goto fail;

@@ -34,22 +34,14 @@ const char ilm_loadtest_usage[] =
 // --- options ------------------------------------------------------------------------------
 
 static int parse_int(const char *opt, const char *v, long lo, long hi, int *out, ilm_err *err) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi)
-        return ilm_fail(err, "loadtest: %s: bad value '%s' (an integer in %ld..%ld)", opt, v, lo, hi);
+    long x;
+    if (ilm_parse_long(opt, v, lo, hi, &x, err)) return ilm_fail_prefix(err, "loadtest");
     *out = (int)x;
     return 0;
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out, ilm_err *err) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !(x >= lo && x <= hi))
-        return ilm_fail(err, "loadtest: %s: bad value '%s' (a number in %g..%g)", opt, v, lo, hi);
-    *out = x;
+    if (ilm_parse_double(opt, v, lo, hi, false, out, err)) return ilm_fail_prefix(err, "loadtest");
     return 0;
 }
 
@@ -124,11 +116,8 @@ int ilm_loadtest_parse_args(int argc, char **argv, ilm_loadtest_opts *o, ilm_err
         } else if (!strcmp(a, "--timeout")) {
             rc = parse_num(a, v, 0.001, 86400, &o->timeout_s, err);
         } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (end == v || *end || errno || v[0] == '-')
-                return ilm_fail(err, "loadtest: --seed: bad value '%s' (a non-negative integer)", v);
+            uint64_t s;
+            if (ilm_parse_u64(a, v, &s, err)) return ilm_fail_prefix(err, "loadtest");
             o->seed = s;
         }
         if (rc) return -1;

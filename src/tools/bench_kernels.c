@@ -301,7 +301,9 @@ static const char *const kind_names[] = {"q4_0", "q8_0", "q4_0f", "q8_0f", "f16"
 
 static void *random_gguf(int type, int rows, int K) {
     const size_t rb = ilm_row_bytes(type, K);
-    unsigned char *m = malloc(rb * rows);
+    size_t total;
+    if (!ilm_mul_ok(rb, (size_t)rows, &total)) return NULL;
+    unsigned char *m = malloc(total);
     if (!m) return NULL;
     uint64_t s = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; i < rb * rows; i++) {
@@ -344,7 +346,40 @@ static int list_has(const char *list, const char *name) {
 
 // ---- the sweep ------------------------------------------------------------------------------
 
+int ilm_kbench_check(const ilm_kbench_opts *o, ilm_err *err) {
+    static const char *const known = "scalar,avx2,avx512,avx512vnni,neon,neondot";
+    for (const char *p = o->isa_list; p && *p;) {
+        const char *e = strchr(p, ',');
+        const int l = e ? (int)(e - p) : (int)strlen(p);
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", l < 31 ? l : 31, p);
+        bool compiled = false;
+        for (const char *const *n = ilm_kernels_all(); *n; n++) compiled |= !strcmp(*n, name);
+        if (!list_has(known, name) || l > 31)
+            return ilm_fail(err, "--isa: unknown kernel set '%.*s' (expected %s)", l, p, known);
+        if (!compiled) return ilm_fail(err, "--isa: kernel set '%s' is not compiled into this binary", name);
+        if (!ilm_kernels_get(name)) return ilm_fail(err, "--isa: this CPU does not support the '%s' kernel set", name);
+        p = e ? e + 1 : NULL;
+    }
+    if (o->isa_list && !*o->isa_list) return ilm_fail(err, "--isa: empty list");
+    for (const char *p = o->type_list; p && *p;) {
+        const char *e = strchr(p, ',');
+        const int l = e ? (int)(e - p) : (int)strlen(p);
+        bool ok = false;
+        for (int k = 0; k < N_KINDS; k++) ok |= (int)strlen(kind_names[k]) == l && !strncmp(kind_names[k], p, (size_t)l);
+        if (!ok) return ilm_fail(err, "--types: unknown or unsupported type '%.*s' (expected q4_0, q8_0, q4_0f, q8_0f, f16, bf16 or f32)", l, p);
+        p = e ? e + 1 : NULL;
+    }
+    if (o->type_list && !*o->type_list) return ilm_fail(err, "--types: empty list");
+    if (o->n_threads < 1 || o->rows < 1 || o->cols < 32 || o->cols % 32 || o->n_ns < 1)
+        return ilm_fail(err, "bench --kernels: need -t >= 1, --rows >= 1 and --cols a multiple of 32");
+    for (int k = 0; k < o->n_ns; k++)
+        if (o->ns[k] < 1 || o->ns[k] > ILM_KBENCH_N_MAX) return ilm_fail(err, "-n: batch width %d out of 1..%d", o->ns[k], ILM_KBENCH_N_MAX);
+    return 0;
+}
+
 int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_err *err) {
+    if (ilm_kbench_check(o, err)) return -1;
     char errbuf[256];
     if (ilm_kernels_init(errbuf, sizeof errbuf) != 0) return ilm_fail(err, "%s", errbuf);
     ilm_pool *pool = NULL;
@@ -356,10 +391,23 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
 
     int nmax = 1;
     for (int k = 0; k < o->n_ns; k++) nmax = o->ns[k] > nmax ? o->ns[k] : nmax;
-    float *x = malloc((size_t)nmax * o->cols * sizeof(float));
-    ilm_q8a *xq = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_q8a));
-    ilm_bf16a *xb = malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_bf16a));
-    float *y = malloc((size_t)o->rows * nmax * sizeof(float) * o->n_threads);  // a slice per thread
+    // Sizes are bounded by ilm_kbench_check (rows, cols <= 2^20, n <= 1024, threads <= 256) but
+    // the products can still be beyond memory: every allocation is checked.
+    size_t nx = 0, ny = 0;
+    if (!ilm_mul_ok((size_t)nmax, (size_t)o->cols, &nx) || !ilm_mul_ok((size_t)o->rows * (size_t)nmax, (size_t)o->n_threads, &ny) ||
+        !ilm_mul_ok(ny, sizeof(float), &ny) || !ilm_mul_ok(nx, sizeof(float), &nx)) {
+        ilm_pool_destroy(pool);
+        return ilm_fail(err, "bench --kernels: %d x %d x %d is too large", o->rows, o->cols, nmax);
+    }
+    float *x = ilm_malloc(nx, err);
+    ilm_q8a *xq = x ? ilm_malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_q8a), err) : NULL;
+    ilm_bf16a *xb = xq ? ilm_malloc((size_t)nmax * (o->cols / 32) * sizeof(ilm_bf16a), err) : NULL;
+    float *y = xb ? ilm_malloc(ny, err) : NULL;  // a slice per thread
+    if (!x || !xq || !xb || !y) {
+        free(x), free(xq), free(xb), free(y);
+        ilm_pool_destroy(pool);
+        return -1;
+    }
     uint64_t s = 7;
     for (size_t i = 0; i < (size_t)nmax * o->cols; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -372,7 +420,7 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
         const kernel_kind *kk = &kinds[ki];
         void *src = random_gguf(kk->type, o->rows, o->cols);
         if (!src) {
-            rc = ilm_fail(err, "out of memory");
+            rc = ilm_fail(err, "out of memory for a %d x %d %s matrix", o->rows, o->cols, kind_names[ki]);
             break;
         }
         for (const char *const *name = ilm_kernels_all(); *name && !rc; name++) {
@@ -383,10 +431,19 @@ int ilm_kbench_run(const ilm_kbench_opts *o, const ilm_kbench_report *out, ilm_e
             size_t psize = set->packed_size(kk->type, o->rows, o->cols);
             const int packed = psize != 0;
             if (!packed) psize = ilm_row_bytes(kk->type, o->cols) * o->rows;
-            int n_mats = (int)((o->mem + psize - 1) / psize);
-            if (n_mats < 1) n_mats = 1;
-            ilm_matrix *mats = calloc(n_mats, sizeof *mats);
-            void **bufs = calloc(n_mats, sizeof *bufs);
+            const size_t want = (o->mem + psize - 1) / psize;
+            if (want > (1u << 20)) {
+                rc = ilm_fail(err, "--mem: %zu MiB is %zu copies of the matrix (at most %u)", o->mem >> 20, want, 1u << 20);
+                break;
+            }
+            int n_mats = want < 1 ? 1 : (int)want;
+            ilm_matrix *mats = ilm_calloc((size_t)n_mats, sizeof *mats, err);
+            void **bufs = mats ? ilm_calloc((size_t)n_mats, sizeof *bufs, err) : NULL;
+            if (!mats || !bufs) {
+                free(mats);
+                rc = -1;
+                break;
+            }
             for (int m = 0; m < n_mats && !rc; m++) {
                 bufs[m] = ilm_aligned_alloc(psize, err);
                 if (!bufs[m]) { rc = -1; break; }

@@ -41,6 +41,12 @@ typedef struct {
     int ns[16], n_ns;           // batch widths
 } ilm_kbench_opts;
 
+#define ILM_KBENCH_N_MAX 1024   // the widest batch (-n)
+
+// Checks the lists before any work: every --isa name a kernel set compiled in and run by this
+// CPU, every --types name one of the seven kinds; "--isa: ..." / "--types: ..." errors.
+int ilm_kbench_check(const ilm_kbench_opts *o, ilm_err *err);
+
 // One measurement: kernel set x kernel x batch width n, the fastest pass.
 typedef struct {
     const char *isa, *kernel;   // "avx2", "q4_0 x q8"
