@@ -301,6 +301,11 @@ int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, 
     struct stat s;
     *fd = -1;
     if (stat(path, &s) == 0 && S_ISDIR(s.st_mode)) {
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        if (access(cfg, F_OK) != 0)
+            return ilm_fail(err, "%s: not a regular file (a directory) and not a Hugging Face checkpoint (no config.json)",
+                            path);
         ilm_convert_opts o;
         ilm_convert_opts_default(&o);
         o.hf_dir = path;
