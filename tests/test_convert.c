@@ -201,10 +201,10 @@ TEST(convert_memfd_is_byte_identical) {
     close(fd);
     // the -m resolution: a directory becomes a memfd path, a file stays itself
     char buf[256];
-    CHECK_EQ(ilm_convert_resolve_model(o.hf_dir, buf, sizeof buf, &fd, &err), 0);
+    CHECK_EQ(ilm_convert_resolve_model(o.hf_dir, buf, sizeof buf, &fd, NULL, &err), 0);
     CHECK(fd >= 0 && !strncmp(buf, "/proc/self/fd/", 14));
     if (fd >= 0) close(fd);
-    CHECK_EQ(ilm_convert_resolve_model(o.out, buf, sizeof buf, &fd, &err), 0);
+    CHECK_EQ(ilm_convert_resolve_model(o.out, buf, sizeof buf, &fd, NULL, &err), 0);
     CHECK(fd == -1 && !strcmp(buf, o.out));
 }
 
@@ -370,4 +370,18 @@ TEST(convert_direct_load_bench_serve) {
     CHECK_MSG(out && strstr(out, "\"model\":\"dense-hf\"") && strstr(out, "\"completion_tokens\":4"), "serve: %s",
               out ? out : "-");
     free(out);
+}
+
+// A W4A16 checkpoint directory runs with float activations unless --act says otherwise: its
+// default logits equal those of --act bf16 (and differ from --act q8).
+TEST(convert_w4a16_direct_default_act) {
+    if (!have_fixture("hf/checkpoints/dense-w4a16-hf")) return;
+    const char *dir = t_fixture("hf/checkpoints/dense-w4a16-hf");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s logits -m %s --tokens 2,10,20,30 -o %s && %s logits -m %s --act bf16 --tokens 2,10,20,30 -o %s && "
+             "cmp -s %s %s && %s logits -m %s --act q8 --tokens 2,10,20,30 -o %s && ! cmp -s %s %s",
+             t_bin(), dir, t_tmp("w-def.f32"), t_bin(), dir, t_tmp("w-bf16.f32"), t_tmp("w-def.f32"), t_tmp("w-bf16.f32"),
+             t_bin(), dir, t_tmp("w-q8.f32"), t_tmp("w-def.f32"), t_tmp("w-q8.f32"));
+    CHECK_EQ(t_run(cmd, NULL), 0);
 }

@@ -106,6 +106,7 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
     model_entry *me = &S->models[mi];
     ilm_engine_opts eo = o->eo;
     eo.model = me->path;
+    if (me->w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // a W4A16 checkpoint: float activations
     eo.n_threads = o->threads[t_idx];
     int32_t *prompt = NULL;
     int n_prompt = 0, rc = -1;
@@ -294,6 +295,7 @@ int ilm_cmd_bench(int argc, char **argv) {
     // an HF checkpoint directory (-m or --draft) is converted once into a memfd
     for (int m = 0; m < o.n_models; m++) {
         if (ilm_convert_resolve_model(o.models[m], S.models[m].resolved, sizeof S.models[m].resolved, &S.models[m].fd,
+                                      &S.models[m].w4a16,
                                       &err))
             goto fail;
         S.models[m].path = S.models[m].resolved;
@@ -302,7 +304,7 @@ int ilm_cmd_bench(int argc, char **argv) {
     }
     o.draft_name = o.draft;
     if (o.draft) {
-        if (ilm_convert_resolve_model(o.draft, draft_path, sizeof draft_path, &draft_fd, &err)) goto fail;
+        if (ilm_convert_resolve_model(o.draft, draft_path, sizeof draft_path, &draft_fd, NULL, &err)) goto fail;
         o.draft = draft_path;
     }
     const bool tty = isatty(STDERR_FILENO);

@@ -46,6 +46,7 @@ typedef struct {
     const char *path, *name;  // path: what the engine opens (a memfd path for an HF directory)
     char resolved[4096];
     int fd;                   // the memfd of a converted HF directory, else -1
+    bool w4a16;               // a W4A16 checkpoint directory (default --act bf16)
     ilm_bench_model_info info;
     char kernels[32];
 } model_entry;

@@ -61,7 +61,9 @@ int ilm_cmd_logits(int argc, char **argv) {
     ilm_engine e;
     // -m HF_DIR: converted into a memfd, loaded as /proc/self/fd/N (the mapping outlives the fd)
     char mpath[4096];
-    int mfd, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &err);
+    bool w4a16;
+    int mfd, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, &err);
+    if (!orc && w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
     if (!orc) {
         eo.model = mpath;
         orc = ilm_engine_open(&e, &eo, &err);

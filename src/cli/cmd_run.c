@@ -306,8 +306,10 @@ int ilm_cmd_run(int argc, char **argv) {
     bool sampler_ok = false;
     // -m / --draft HF_DIR: converted into a memfd, loaded as /proc/self/fd/N
     char mpath[4096], dpath[4096];
-    int mfd = -1, dfd = -1, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &err);
-    if (!orc && draft_path) orc = ilm_convert_resolve_model(draft_path, dpath, sizeof dpath, &dfd, &err);
+    bool w4a16;
+    int mfd = -1, dfd = -1, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, &err);
+    if (!orc && w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
+    if (!orc && draft_path) orc = ilm_convert_resolve_model(draft_path, dpath, sizeof dpath, &dfd, NULL, &err);
     if (!orc) {
         eo.model = mpath;
         if (draft_path) draft_path = dpath;

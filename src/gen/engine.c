@@ -57,6 +57,7 @@ int ilm_engine_parse_opt(ilm_engine_opts *o, int argc, char **argv, int *i, ilm_
         else if (!strcmp(v, "bf16")) o->act = ILM_ACTS_BF16;
         else if (!strcmp(v, "q8") || !strcmp(v, "q8_0")) o->act = ILM_ACTS_Q8;
         else return ilm_fail(err, "--act: expected q8, bf16 or f32 (%s)", v);
+        o->act_given = true;
         return 1;
     }
     if (!strcmp(a, "--numa")) {

@@ -16,6 +16,7 @@ typedef struct {
     int n_ctx;             // -c (0: 8192, capped at the model's)
     int kv_type;           // --kv-type f16|f32
     int act;               // --act q8|bf16|f32 (ilm_acts: Q8, W4A16 fast, W4A16 exact)
+    bool act_given;        // --act was on the command line (else a W4A16 checkpoint picks bf16)
     int max_batch;         // -b
     int n_seq;             // KV caches to create (parallel sequences)
     bool verbose;          // log lines on stderr

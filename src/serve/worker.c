@@ -278,8 +278,10 @@ static int load(ilm_server *S, ilm_err *err) {
     // outlives the descriptor)
     char mpath[4096], dpath[4096];
     int mfd, dfd = -1;
-    if (ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, err)) return -1;
+    bool w4a16;
+    if (ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, err)) return -1;
     eo.model = mpath;
+    if (w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
     int orc = ilm_engine_open(&S->engine, &eo, err);
     if (mfd >= 0) close(mfd);
     if (orc) return -1;
@@ -287,7 +289,7 @@ static int load(ilm_server *S, ilm_err *err) {
     S->n_ctx_slot = S->engine.n_ctx;
     if (ilm_tokenizer_load(&S->tok, S->engine.model->gguf, err)) return -1;
     if (S->opt.draft) {
-        if (ilm_convert_resolve_model(S->opt.draft, dpath, sizeof dpath, &dfd, err)) return -1;
+        if (ilm_convert_resolve_model(S->opt.draft, dpath, sizeof dpath, &dfd, NULL, err)) return -1;
         int drc = ilm_drafter_load(&S->drafter, dpath, S->engine.model, S->engine.pool, eo.act, err);
         if (dfd >= 0) close(dfd);
         if (drc) return -1;

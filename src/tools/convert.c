@@ -297,9 +297,10 @@ int ilm_convert_to_fd(const ilm_convert_opts *o, ilm_err *err) {
     return fd;
 }
 
-int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, ilm_err *err) {
+int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, bool *w4a16, ilm_err *err) {
     struct stat s;
     *fd = -1;
+    if (w4a16) *w4a16 = false;
     if (stat(path, &s) == 0 && S_ISDIR(s.st_mode)) {
         char cfg[4096];
         snprintf(cfg, sizeof cfg, "%s/config.json", path);
@@ -311,6 +312,8 @@ int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, 
         o.hf_dir = path;
         if ((*fd = ilm_convert_to_fd(&o, err)) < 0) return -1;
         snprintf(buf, cap, "/proc/self/fd/%d", *fd);
+        cv_config c;
+        if (w4a16 && cv_read_config(path, &c, err) == 0) *w4a16 = c.w4a16;
         return 0;
     }
     if ((size_t)snprintf(buf, cap, "%s", path) >= cap) return ilm_fail(err, "%s: path too long", path);

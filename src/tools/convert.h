@@ -43,5 +43,7 @@ int ilm_convert_to_fd(const ilm_convert_opts *o, ilm_err *err);
 // For `-m PATH` of the model commands: if PATH is a directory, converts it (source precision,
 // upstream drafter layout, no progress) into a memfd, sets *fd and writes "/proc/self/fd/N" into
 // buf; otherwise copies PATH into buf and sets *fd = -1. The caller closes *fd (>= 0) after
-// loading. Returns 0, or -1 with err set.
-int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, ilm_err *err);
+// loading. *w4a16 (may be NULL): the directory is a compressed-tensors W4A16 checkpoint, whose
+// weights were trained with float activations (the commands then default to --act bf16).
+// Returns 0, or -1 with err set.
+int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, bool *w4a16, ilm_err *err);
