@@ -1,6 +1,7 @@
 // cmd_convert.c — `ironlm convert HF_DIR OUT.gguf [--type T] [--drafter-layout assistant|mtp]
-// [--no-progress]`: the options of ilm_convert (src/tools/convert.h) and its errors.
+// [-t N] [--no-progress]`: the options of ilm_convert (src/tools/convert.h) and its errors.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,7 +12,7 @@
 static int usage_error(const char *what, const char *arg) {
     fprintf(stderr, "ironlm: error: convert: %s%s\n"
                     "usage: ironlm convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] "
-                    "[--drafter-layout assistant|mtp] [--no-progress]\n", what, arg ? arg : "");
+                    "[--drafter-layout assistant|mtp] [-t N] [--no-progress]\n", what, arg ? arg : "");
     return 2;
 }
 
@@ -39,6 +40,11 @@ int ilm_cmd_convert(int argc, char **argv) {
             } else {
                 return usage_error("--drafter-layout must be assistant or mtp, not ", v);
             }
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            char *end;
+            long n = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
+            if (n < 1 || n > 1024 || *end) return usage_error("-t needs a thread count 1..1024", NULL);
+            o.n_threads = (int)n;
         } else if (!strcmp(a, "--no-progress")) {
             o.progress = false;
         } else if (a[0] == '-' && a[1]) {
