@@ -1,6 +1,7 @@
 // cmd_convert.c — `ironlm convert HF_DIR OUT.gguf [--type T] [--drafter-layout assistant|mtp]
-// [--no-progress]`: the options of ilm_convert (src/tools/convert.h) and its errors.
+// [-t N] [--no-progress]`: the options of ilm_convert (src/tools/convert.h) and its errors.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,7 +12,7 @@
 static int usage_error(const char *what, const char *arg) {
     fprintf(stderr, "ironlm: error: convert: %s%s\n"
                     "usage: ironlm convert HF_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0] "
-                    "[--drafter-layout assistant|mtp] [--no-progress]\n", what, arg ? arg : "");
+                    "[--drafter-layout assistant|mtp] [-t N] [--no-progress]\n", what, arg ? arg : "");
     return 2;
 }
 
@@ -45,10 +46,17 @@ int ilm_cmd_convert(int argc, char **argv) {
                   "  OUT.gguf                the GGUF to write (temp file + rename; never the input)\n"
                   "  --type T                f32|f16|bf16|q8_0|q4_0 (default: the checkpoint's precision)\n"
                   "  --drafter-layout L      assistant (default) | mtp: the GGUF layout of an MTP drafter\n"
+                  "  -t, --threads N         conversion threads, 1..1024 (default: the physical cores)\n"
                   "  --no-progress           no progress bar\n"
                   "  -h, --help              this help\n",
                   stdout);
             return 0;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return usage_error("option needs a value: ", a);
+            long n;
+            ilm_err perr;
+            if (ilm_parse_long(a, argv[++i], 1, 1024, &n, &perr)) return usage_error(perr.msg, NULL);
+            o.n_threads = (int)n;
         } else if (!strcmp(a, "--no-progress")) {
             o.progress = false;
         } else if (a[0] == '-' && a[1]) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/threadpool.h"
 #include "simd/types.h"
 #include "tools/convert_impl.h"
 #include "tools/convert_tokenizer.h"
@@ -135,11 +136,16 @@ static int check_output(const char *out, const ilm_convert_opts *o, const ilm_st
 typedef struct {
     ilm_gguf_writer *w;
     const cv_config *c;
-    float *f;             // one row in f32
-    uint8_t *row;         // one output row
+    const ilm_st *st;
+    ilm_pool *pool;       // converts the rows of a chunk in parallel
+    float *f;             // n_threads rows in f32
+    uint8_t *chunk;       // CHUNK_BYTES (at least one output row)
+    size_t chunk_cap;
     ilm_progress *pr;
     ilm_err *err;
 } writer_ctx;
+
+enum { CHUNK_BYTES = 8 << 20 };
 
 static int put_rope_freqs(writer_ctx *x, const cv_tensor *t) {
     const int n = (int)t->ne[0], rot = (int)(x->c->partial_full * (float)x->c->hd_full / 2.0f);
@@ -173,13 +179,70 @@ static int put_token_order(writer_ctx *x, const cv_tensor *t) {
     return rc;
 }
 
+// Rows [r0, r1) of a tensor converted into the chunk buffer, split over the pool's threads.
+typedef struct {
+    const cv_tensor *t;
+    int src_type, K;      // src_type < 0: W4A16
+    size_t in_rb, out_rb;
+    int64_t r0, r1;
+    uint8_t *out;
+    float *f;
+} rows_job;
+
+static void convert_rows(void *ctx, int ith, int nth) {
+    const rows_job *j = ctx;
+    const int64_t n = j->r1 - j->r0;
+    float *f = j->f + (size_t)ith * (size_t)j->K;
+    for (int64_t r = j->r0 + n * ith / nth; r < j->r0 + n * (ith + 1) / nth; r++) {
+        uint8_t *dst = j->out + (size_t)(r - j->r0) * j->out_rb;
+        if (j->src_type >= 0) {
+            ilm_row_to_f32(j->src_type, (const uint8_t *)j->t->src->data + (size_t)r * j->in_rb, f, j->K);
+            ilm_quantize_row(j->t->type, f, dst, j->K);
+        } else if (j->t->type == ILM_TYPE_Q4_0) {
+            cv_w4a16_row_q4_0(j->t, r, dst);
+        } else {
+            cv_w4a16_row_f32(j->t, r, f);
+            ilm_quantize_row(j->t->type, f, dst, j->K);
+        }
+    }
+}
+
+// Drops the mapping's pages of a tensor once written (they stay in the page cache), so the
+// resident set stays about one tensor however large the checkpoint. Only file mappings of our
+// own (MADV_DONTNEED would zero a caller's anonymous buffer).
+static void release(const ilm_st *st, const ilm_st_tensor *s) {
+    if (!s || !s->bytes || !st->shards[s->shard].owns_map) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)s->data, b = a + s->bytes;
+    const uintptr_t a0 = (a + page - 1) / page * page, b0 = b / page * page;  // whole pages only
+    if (b0 > a0) madvise((void *)a0, b0 - a0, MADV_DONTNEED);
+}
+
+// Asks the kernel to start reading a tensor's pages (asynchronous), so the reads of the next
+// tensor overlap the conversion of this one instead of stalling each page fault on the disk.
+static void prefetch(const ilm_st *st, const ilm_st_tensor *s) {
+    if (!s || !s->bytes || !st->shards[s->shard].owns_map) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)s->data / page * page;
+    madvise((void *)a, (uintptr_t)s->data + s->bytes - a, MADV_WILLNEED);
+}
+
+static int put_tensor_data(writer_ctx *x, const cv_tensor *t);
+
 static int put_tensor(writer_ctx *x, const cv_tensor *t) {
+    int rc = put_tensor_data(x, t);
+    if (t->kind == CV_PLAIN || t->kind == CV_W4A16) {
+        release(x->st, t->src);
+        release(x->st, t->scale);
+    }
+    return rc;
+}
+
+static int put_tensor_data(writer_ctx *x, const cv_tensor *t) {
     if (t->kind == CV_ROPE_FREQS) return put_rope_freqs(x, t);
     if (t->kind == CV_TOKEN_ORDER) return put_token_order(x, t);
     const int K = t->n_dims ? (int)t->ne[0] : 1;
     int64_t rows = 1;
     for (int d = 1; d < t->n_dims; d++) rows *= t->ne[d];
-    const size_t out_rb = ilm_row_bytes(t->type, K);
+    rows_job j = {.t = t, .src_type = -1, .K = K, .out_rb = ilm_row_bytes(t->type, K), .out = x->chunk, .f = x->f};
     if (t->kind == CV_PLAIN) {
         const int st = t->src->dtype == ILM_ST_F16 ? ILM_TYPE_F16 : t->src->dtype == ILM_ST_BF16 ? ILM_TYPE_BF16 : ILM_TYPE_F32;
         if (st == t->type) {
@@ -187,24 +250,20 @@ static int put_tensor(writer_ctx *x, const cv_tensor *t) {
             ilm_progress_add(x->pr, t->src->bytes, t->name);
             return 0;
         }
-        const size_t in_rb = ilm_row_bytes(st, K);
-        for (int64_t r = 0; r < rows; r++) {
-            ilm_row_to_f32(st, (const uint8_t *)t->src->data + (size_t)r * in_rb, x->f, K);
-            ilm_quantize_row(t->type, x->f, x->row, K);
-            if (ilm_gguf_writer_data(x->w, x->row, out_rb, x->err)) return -1;
-            ilm_progress_add(x->pr, in_rb, t->name);
-        }
-        return 0;
+        j.src_type = st;
+        j.in_rb = ilm_row_bytes(st, K);
+    } else {
+        j.in_rb = (size_t)K / 2;  // W4A16: progress in packed bytes
     }
-    for (int64_t r = 0; r < rows; r++) {  // W4A16
-        if (t->type == ILM_TYPE_Q4_0) {
-            cv_w4a16_row_q4_0(t, r, x->row);
-        } else {
-            cv_w4a16_row_f32(t, r, x->f);
-            ilm_quantize_row(t->type, x->f, x->row, K);
-        }
-        if (ilm_gguf_writer_data(x->w, x->row, out_rb, x->err)) return -1;
-        ilm_progress_add(x->pr, (uint64_t)K / 2, t->name);
+    int64_t per_chunk = (int64_t)(x->chunk_cap / j.out_rb);
+    if (per_chunk < 1) per_chunk = 1;
+    for (int64_t r = 0; r < rows; r += per_chunk) {
+        j.r0 = r;
+        j.r1 = r + per_chunk < rows ? r + per_chunk : rows;
+        if (j.r1 - j.r0 < 2 * ilm_pool_size(x->pool)) convert_rows(&j, 0, 1);  // not worth waking the pool
+        else ilm_pool_run(x->pool, convert_rows, &j);
+        if (ilm_gguf_writer_data(x->w, x->chunk, (size_t)(j.r1 - j.r0) * j.out_rb, x->err)) return -1;
+        ilm_progress_add(x->pr, (uint64_t)(j.r1 - j.r0) * j.in_rb, t->name);
     }
     return 0;
 }
@@ -260,21 +319,33 @@ static int convert(const ilm_convert_opts *o, const char *out, int fd, ilm_err *
         else if (t[i].src) work += t[i].src->bytes;
     }
     if (max_K < c->V) max_K = c->V;  // the rope/ordering scratch
-    if (!(x.f = ilm_malloc((size_t)max_K * 4, err)) || !(x.row = ilm_malloc((size_t)max_K * 4, err))) goto done;
+    ilm_pool_opts po = {.n_threads = o->n_threads, .numa = ILM_NUMA_OFF, .pin = 0};
+    if (ilm_pool_create(&x.pool, &po, err)) goto done;
+    x.chunk_cap = (size_t)max_K * 4 > CHUNK_BYTES ? (size_t)max_K * 4 : CHUNK_BYTES;
+    if (!(x.f = ilm_malloc((size_t)ilm_pool_size(x.pool) * (size_t)max_K * 4, err)) ||
+        !(x.chunk = ilm_malloc(x.chunk_cap, err)))
+        goto done;
     if (out ? ilm_gguf_writer_begin(w, out, err) : ilm_gguf_writer_begin_fd(w, fd, "(memfd)", err)) goto done;
     ilm_progress pr;
     ilm_progress_init(&pr, "convert", work, o->progress);
     x.w = w;
+    x.st = st;
     x.pr = &pr;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = i ? i + 1 : 0; k <= i + 1 && k < n; k++) {
+            prefetch(st, t[k].src);
+            prefetch(st, t[k].scale);
+        }
         if (put_tensor(&x, &t[i])) goto done;
+    }
     if (ilm_gguf_writer_finish(w, err)) goto done;
     ilm_progress_done(&pr);
     rc = 0;
 done:
     ilm_gguf_writer_free(w);  // removes the temp file unless finished
     free(x.f);
-    free(x.row);
+    free(x.chunk);
+    if (x.pool) ilm_pool_destroy(x.pool);
     free(name);
     free(t);
     ilm_st_close(st);

@@ -25,6 +25,7 @@ typedef struct {
                           // precision (W4A16: Q4_0)
     int drafter_layout;   // ILM_DRAFTER_ASSISTANT (default) or ILM_DRAFTER_MTP
     bool progress;        // progress on stderr (a bar on a terminal, else a line per 10 %)
+    int n_threads;        // threads converting rows (<= 0: one per physical core)
 } ilm_convert_opts;
 
 void ilm_convert_opts_default(ilm_convert_opts *o);
@@ -47,3 +48,8 @@ int ilm_convert_to_fd(const ilm_convert_opts *o, ilm_err *err);
 // weights were trained with float activations (the commands then default to --act bf16).
 // Returns 0, or -1 with err set.
 int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, bool *w4a16, ilm_err *err);
+
+// The checkpoint name (Gemma4ForConditionalGeneration layout, "model.language_model." ...) of a
+// target model's GGUF tensor: the converter's mapping in reverse (synth --hf uses it). Returns 0,
+// or -1 when the tensor has no checkpoint name (rope_freqs.weight is generated) or cap is short.
+int ilm_convert_hf_name(const char *gguf, char *buf, size_t cap);

@@ -98,6 +98,22 @@ static int shape_of(const cv_config *c, int rule, int layer, int64_t *ne) {
     return -1;
 }
 
+int ilm_convert_hf_name(const char *gguf, char *buf, size_t cap) {
+    const char *pfx = "model.language_model.";
+    if (!strncmp(gguf, "blk.", 4)) {
+        char *end;
+        long layer = strtol(gguf + 4, &end, 10);
+        if (end == gguf + 4 || *end != '.' || layer < 0) return -1;
+        for (int i = 0; i < N_LAYER_MAP; i++)
+            if (!strcmp(end + 1, layer_map[i].gguf))
+                return (size_t)snprintf(buf, cap, "%slayers.%ld.%s", pfx, layer, layer_map[i].hf) < cap ? 0 : -1;
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof global_map / sizeof global_map[0]; i++)
+        if (!strcmp(gguf, global_map[i].gguf)) return (size_t)snprintf(buf, cap, "%s%s", pfx, global_map[i].hf) < cap ? 0 : -1;
+    return -1;
+}
+
 typedef struct {
     const ilm_st *st;
     const cv_config *c;

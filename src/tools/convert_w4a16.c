@@ -76,8 +76,13 @@ void cv_w4a16_row_q4_0(const cv_tensor *t, int64_t r, void *blocks) {
     ilm_block_q4_0 *b = blocks;
     for (int64_t g = 0; g < G; g++) {
         b[g].d = ilm_f32_to_f16(cv_st_float(t->scale, (size_t)(r * t->scale->shape[1] + g)));
-        for (int j = 0; j < 16; j++)
-            b[g].qs[j] = (uint8_t)(nibble(row, g * 32 + j) | nibble(row, g * 32 + j + 16) << 4);
+        // words 0, 1 hold elements 0..15 (the low nibbles), words 2, 3 elements 16..31
+        uint32_t w[4];
+        memcpy(w, row + 16 * g, 16);
+        for (int j = 0; j < 16; j++) {
+            uint32_t lo = (w[j / 8] >> (4 * (j % 8))) & 0xF, hi = (w[2 + j / 8] >> (4 * (j % 8))) & 0xF;
+            b[g].qs[j] = (uint8_t)(lo | hi << 4);
+        }
     }
 }
 

@@ -25,11 +25,24 @@ typedef struct {
     bool progress;          // progress bar on stderr
     bool dry_run;           // print the plan and size, write nothing
     uint64_t free_bytes;    // 0: ask the file system (statvfs); else pretend this much is free
+    // Hugging Face checkpoint instead of a GGUF (ilm_synth_hf): type is then the dtype of
+    // every tensor (ILM_TYPE_BF16, _F16 or _F32)
+    const char *hf_dir;     // non-NULL: write this directory (created if missing)
+    int shards;             // <= 1: model.safetensors; else N shards + model.safetensors.index.json
+    bool w4a16;             // the linear layers as compressed-tensors pack-quantized W4A16
 } ilm_synth_opts;
 
-// Writes the file (through a temp file + rename). On success *bytes_out (if non-NULL) is
-// the file size.
+// Writes the file (through a temp file + rename), or the checkpoint when opts->hf_dir is set.
+// On success *bytes_out (if non-NULL) is the file size (the checkpoint: all its files).
 int ilm_synth_file(const ilm_synth_opts *opts, uint64_t *bytes_out, ilm_err *err);
+
+// The planned model as a Hugging Face checkpoint in opts->hf_dir (src/tools/synth_hf.c):
+// config.json (Gemma4ForConditionalGeneration, the variant's text_config), the weights in
+// model.safetensors or opts->shards shards with model.safetensors.index.json, tokenizer.json
+// (the synth vocabulary as BPE) and tokenizer_config.json; what `ironlm convert` reads.
+// Streams tensor by tensor: memory is a few chunks of rows whatever the model size. Drafters
+// are not supported. On failure the files written so far are removed.
+int ilm_synth_hf(const ilm_synth_opts *opts, uint64_t *bytes_out, ilm_err *err);
 
 // The tensor table a synth file would have (names, types, shapes in file order), without
 // writing anything. *tensors is malloc'd.

@@ -12,18 +12,9 @@
 
 // ---- vocabulary (docs/gemma4.md §1.5, §3.6) ----------------------------------------------
 
-enum { TOK_NORMAL = 1, TOK_CONTROL = 3, TOK_USER = 4, TOK_BYTE = 6 };
+enum { TOK_NORMAL = SYNTH_TOK_NORMAL, TOK_CONTROL = SYNTH_TOK_CONTROL, TOK_USER = SYNTH_TOK_USER, TOK_BYTE = SYNTH_TOK_BYTE };
 
-typedef struct {
-    char **text;     // V pointers into `buf`
-    char *buf;
-    int32_t *type;
-    float *score;
-    const char **merges;
-    int n_merges;
-} vocab;
-
-static void vocab_free(vocab *vb) {
+void synth_vocab_free(synth_vocab *vb) {
     free(vb->text);
     free(vb->buf);
     free(vb->type);
@@ -58,14 +49,14 @@ static const char *const MERGES[] = {
 
 enum { TOK_MAX_LEN = 24 };
 
-static int vocab_build(vocab *vb, int V, ilm_err *err) {
+int synth_vocab_build(synth_vocab *vb, int V, ilm_err *err) {
     memset(vb, 0, sizeof *vb);
     vb->text = calloc((size_t)V, sizeof *vb->text);
     vb->buf = malloc((size_t)V * TOK_MAX_LEN);
     vb->type = malloc((size_t)V * sizeof *vb->type);
     vb->score = malloc((size_t)V * sizeof *vb->score);
     if (!vb->text || !vb->buf || !vb->type || !vb->score) {
-        vocab_free(vb);
+        synth_vocab_free(vb);
         memset(vb, 0, sizeof *vb);
         return ilm_fail(err, "out of memory building the vocabulary");
     }
@@ -104,12 +95,12 @@ static int vocab_build(vocab *vb, int V, ilm_err *err) {
 }
 
 // A short Gemma-4-style chat template (docs/gemma4.md §3.8), not Google's.
-static const char CHAT_TEMPLATE[] =
+const char synth_chat_template[] =
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}{% set role = 'model' %}"
     "{% else %}{% set role = message['role'] %}{% endif %}<|turn>{{ role }}\n{{ message['content'] | trim }}"
     "<turn|>\n{% endfor %}{% if add_generation_prompt %}<|turn>model\n{% endif %}";
 
-static int write_tokenizer(ilm_gguf_writer *w, const vocab *vb, int V, bool suppress, ilm_err *err) {
+static int write_tokenizer(ilm_gguf_writer *w, const synth_vocab *vb, int V, bool suppress, ilm_err *err) {
     if (ilm_gguf_writer_add_str(w, "tokenizer.ggml.model", "gemma4", err) ||
         ilm_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)vb->text, (uint64_t)V, err) ||
         ilm_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_F32, vb->score, (uint64_t)V, err) ||
@@ -122,7 +113,7 @@ static int write_tokenizer(ilm_gguf_writer *w, const vocab *vb, int V, bool supp
         ilm_gguf_writer_add_u32(w, "tokenizer.ggml.mask_token_id", 4, err) ||
         ilm_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", true, err) ||
         ilm_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", false, err) ||
-        ilm_gguf_writer_add_str(w, "tokenizer.chat_template", CHAT_TEMPLATE, err) ||
+        ilm_gguf_writer_add_str(w, "tokenizer.chat_template", synth_chat_template, err) ||
         ilm_gguf_writer_add_bool(w, "tokenizer.ggml.add_space_prefix", false, err))
         return -1;
     if (suppress) {  // 12B (ggml-org converter): <image|>, <audio|> [I]
@@ -190,7 +181,7 @@ static int write_rope(ilm_gguf_writer *w, const char *arch, ilm_err *err) {
 
 // Key order of the converters (fixtures/ik README): general, hyper-parameters, tokenizer.
 static int write_metadata(ilm_gguf_writer *w, const synth_model *p, const ilm_synth_opts *o, uint64_t params,
-                          const vocab *vb, ilm_err *err) {
+                          const synth_vocab *vb, ilm_err *err) {
     const synth_variant *v = p->v;
     const char *arch = o->drafter ? "gemma4_mtp" : "gemma4";
     char name[96], label[32], desc[1024], key[96];
@@ -267,9 +258,9 @@ static int write_metadata(ilm_gguf_writer *w, const synth_model *p, const ilm_sy
 
 int ilm_synth_write_metadata(ilm_gguf_writer *w, const synth_model *p, const ilm_synth_opts *o, uint64_t params,
                              ilm_err *err) {
-    vocab vb;
-    if (vocab_build(&vb, p->V, err)) return -1;
+    synth_vocab vb;
+    if (synth_vocab_build(&vb, p->V, err)) return -1;
     int rc = write_metadata(w, p, o, params, &vb, err);
-    vocab_free(&vb);
+    synth_vocab_free(&vb);
     return rc;
 }

@@ -56,31 +56,36 @@ bool ilm_synth_variant_known(const char *name) { return find_variant(name) != NU
 
 // ---- tensor specs ----------------------------------------------------------------------
 
-static int add_t(synth_tlist *l, const char *name, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2, int init, float a,
-                 float b, ilm_err *err) {
+int synth_tlist_push(synth_tlist *l, const synth_tspec *t, ilm_err *err) {
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 256;
-        synth_tspec *t = realloc(l->t, (size_t)cap * sizeof *t);
-        if (!t) return ilm_fail(err, "out of memory");
-        l->t = t;
+        synth_tspec *n = realloc(l->t, (size_t)cap * sizeof *n);
+        if (!n) return ilm_fail(err, "out of memory");
+        l->t = n;
         l->cap = cap;
     }
-    synth_tspec *t = &l->t[l->n++];
-    memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->n_dims = n_dims;
-    t->ne[0] = ne0;
-    t->ne[1] = n_dims > 1 ? ne1 : 1;
-    t->ne[2] = n_dims > 2 ? ne2 : 1;
-    t->ne[3] = 1;
-    t->init = init;
-    t->a = a;
-    t->b = b;
+    l->t[l->n++] = *t;
+    return 0;
+}
+
+static int add_t(synth_tlist *l, const char *name, int n_dims, int64_t ne0, int64_t ne1, int64_t ne2, int init, float a,
+                 float b, ilm_err *err) {
+    synth_tspec t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.n_dims = n_dims;
+    t.ne[0] = ne0;
+    t.ne[1] = n_dims > 1 ? ne1 : 1;
+    t.ne[2] = n_dims > 2 ? ne2 : 1;
+    t.ne[3] = 1;
+    t.init = init;
+    t.a = a;
+    t.b = b;
     // the same type rule as `ironlm quantize` (default mix): LM head Q8_0 under Q4_0,
     // router and 1-D tensors F32
-    t->type = init == INIT_ORDERING ? ILM_TYPE_I32
-                                    : ilm_quant_tensor_type(name, n_dims, ILM_TYPE_F32, l->target, false, false);
-    return 0;
+    t.type = init == INIT_ORDERING ? ILM_TYPE_I32
+                                   : ilm_quant_tensor_type(name, n_dims, ILM_TYPE_F32, l->target, false, false);
+    return synth_tlist_push(l, &t, err);
 }
 
 static float inv_sqrt(int64_t k) { return (float)(1.0 / sqrt((double)k)); }
@@ -217,7 +222,7 @@ int ilm_synth_plan(const ilm_synth_opts *o, ilm_synth_tensor **tensors, int *n, 
         return ilm_fail(err, "out of memory");
     }
     for (int i = 0; i < l.n; i++) {
-        memcpy(t[i].name, l.t[i].name, sizeof t[i].name);
+        snprintf(t[i].name, sizeof t[i].name, "%s", l.t[i].name);
         t[i].type = l.t[i].type;
         t[i].n_dims = l.t[i].n_dims;
         memcpy(t[i].ne, l.t[i].ne, sizeof t[i].ne);

@@ -47,18 +47,39 @@ static uint64_t row_seed(uint64_t seed, int tensor, int64_t row) {
 #define Q8_CODE_STD 52.0f   // trunc((a + b) / 2), a, b uniform int8
 #define F_CODE_STD 104.5f   // a + b, a, b uniform int8
 
+// One Q4_0 block's codes (0..15, value (code - 8) * d), one of them 0: the max-|x| element.
+// Returns the random word the block scale is drawn from.
+static uint64_t gen_q4_codes(uint64_t *s, uint8_t code[32]) {
+    for (int w = 0; w < 4; w++) {
+        uint64_t r = next64(s);
+        for (int j = 0; j < 8; j++, r >>= 8) code[w * 8 + j] = (uint8_t)(8 + ((int)(r & 15) - (int)((r >> 4) & 15)) / 2);
+    }
+    uint64_t r = next64(s);
+    code[r & 31] = 0;  // the max-|x| element: value -8d
+    return r;
+}
+
 static void gen_q4_0_row(uint64_t *s, float std, ilm_block_q4_0 *y, int nb) {
     for (int b = 0; b < nb; b++) {
         uint8_t code[32];
-        for (int w = 0; w < 4; w++) {
-            uint64_t r = next64(s);
-            for (int j = 0; j < 8; j++, r >>= 8) code[w * 8 + j] = (uint8_t)(8 + ((int)(r & 15) - (int)((r >> 4) & 15)) / 2);
-        }
-        uint64_t r = next64(s);
-        code[r & 31] = 0;  // the max-|x| element: value -8d
+        uint64_t r = gen_q4_codes(s, code);
         float d = std / Q4_CODE_STD * (0.75f + 0.5f * unit(r));
         y[b].d = ilm_f32_to_f16((r >> 5) & 1 ? -d : d);
         for (int j = 0; j < 16; j++) y[b].qs[j] = (uint8_t)(code[j] | (code[j + 16] << 4));
+    }
+}
+
+// compressed-tensors pack-quantized words (docs/gemma4.md §5.6): element k of a row is the
+// code q + 8 at bits 4 (k % 8) of word k / 8; n_words is a multiple of 4 (32-element groups).
+static void gen_packed_row(uint64_t *s, uint32_t *words, int n_words) {
+    for (int g = 0; g < n_words / 4; g++) {
+        uint8_t code[32];
+        gen_q4_codes(s, code);
+        for (int w = 0; w < 4; w++) {
+            uint32_t v = 0;
+            for (int j = 0; j < 8; j++) v |= (uint32_t)code[w * 8 + j] << (4 * j);
+            words[g * 4 + w] = v;
+        }
     }
 }
 
@@ -89,6 +110,9 @@ static void gen_float_row(uint64_t *s, const synth_tspec *t, int64_t row, float 
     case INIT_NORM:
         for (int k = 0; k < K; k++) x[k] = t->a + t->b * (2.0f * unit(next64(s)) - 1.0f);
         break;
+    case INIT_SCALE:  // W4A16 group scales (positive) for weights of std a
+        for (int k = 0; k < K; k++) x[k] = t->a / Q4_CODE_STD * (0.75f + 0.5f * unit(next64(s)));
+        break;
     case INIT_ROPE_FREQS:  // docs/gemma4.md §2.6: 1 for the rotated pairs, 1e30 (identity) after
         for (int k = 0; k < K; k++) x[k] = k < ROPE_ROTATED ? 1.0f : 1e30f;
         break;
@@ -102,7 +126,8 @@ static void gen_float_row(uint64_t *s, const synth_tspec *t, int64_t row, float 
 static void gen_row(const synth_tspec *t, int ti, uint64_t seed, int64_t row, void *dst, float *scratch) {
     const int K = (int)t->ne[0];
     uint64_t s = row_seed(seed, ti, row);
-    if (t->init == INIT_MATRIX && t->type == ILM_TYPE_Q4_0) gen_q4_0_row(&s, t->a, dst, K / ILM_QK);
+    if (t->init == INIT_PACKED) gen_packed_row(&s, dst, K);
+    else if (t->init == INIT_MATRIX && t->type == ILM_TYPE_Q4_0) gen_q4_0_row(&s, t->a, dst, K / ILM_QK);
     else if (t->init == INIT_MATRIX && t->type == ILM_TYPE_Q8_0) gen_q8_0_row(&s, t->a, dst, K / ILM_QK);
     else {
         gen_float_row(&s, t, row, scratch, K);
@@ -215,25 +240,102 @@ static const char *type_arg_name(int type) {
     }
 }
 
-int ilm_synth_file(const ilm_synth_opts *o, uint64_t *bytes_out, ilm_err *err) {
+int synth_threads(const ilm_synth_opts *o) {
     int nth = o->n_threads > 0 ? o->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    nth = nth < 1 ? 1 : nth > 64 ? 64 : nth;
+    return nth < 1 ? 1 : nth > 64 ? 64 : nth;
+}
+
+int synth_dir_space(const char *path, uint64_t *avail, ilm_err *err) { return free_space(path, avail, err); }
+
+// A tensor made whole rather than row by row (small): the token ordering, a W4A16 weight_shape.
+static int gen_whole(const synth_tspec *t, int ti, uint64_t seed, int V, void **out, size_t *bytes, ilm_err *err) {
+    if (t->init == INIT_ORDERING) {
+        *bytes = (size_t)V * 4;
+        return gen_ordering(seed, ti, V, (int32_t **)out, err);
+    }
+    if (!(*out = ilm_malloc(sizeof t->val, err))) return -1;
+    memcpy(*out, t->val, sizeof t->val);
+    *bytes = sizeof t->val;
+    return 0;
+}
+
+int synth_stream(const synth_tlist *l, uint64_t seed, int nth, int V, synth_sink put, void *ctx, ilm_progress *pr,
+                 ilm_err *err) {
+    int64_t max_K = 1;
+    for (int i = 0; i < l->n; i++)
+        if (l->t[i].ne[0] > max_K) max_K = l->t[i].ne[0];
+    const size_t chunk_target = (size_t)16 << 20, buf_bytes = chunk_target + (size_t)max_K * 4;
+    uint8_t *buf = ilm_malloc(2 * buf_bytes, err);
+    float *scratch = buf ? ilm_malloc(2 * (size_t)nth * (size_t)max_K * 4, err) : NULL;
+    gen_batch *batch = scratch ? calloc(2, sizeof *batch) : NULL;  // one per buffer; threads point into them
+    if (!batch) {
+        if (scratch) ilm_fail(err, "out of memory");
+        free(buf);
+        free(scratch);
+        return -1;
+    }
+    // pipeline: chunk c is generated into buffer c % 2 while chunk c - 1 is written
+    struct { const synth_tspec *t; int ti; size_t bytes; int slot; } pending = {NULL, 0, 0, 0};
+    int slot = 0, wrc = 0;
+#define FLUSH()                                                                                        \
+    do {                                                                                               \
+        gen_join(&batch[pending.slot]);                                                                \
+        if (!wrc) wrc = put(ctx, pending.ti, buf + (size_t)pending.slot * buf_bytes, pending.bytes, err); \
+        if (pr) ilm_progress_add(pr, pending.bytes, pending.t->name);                                  \
+        pending.t = NULL;                                                                              \
+    } while (0)
+    for (int i = 0; i < l->n && !wrc; i++) {
+        const synth_tspec *t = &l->t[i];
+        if (t->init == INIT_ORDERING || t->init == INIT_SHAPE) {  // small: made whole, after the pending chunk
+            void *whole = NULL;
+            size_t bytes = 0;
+            if (pending.t) FLUSH();
+            if (!wrc) wrc = gen_whole(t, i, seed, V, &whole, &bytes, err);
+            if (!wrc) wrc = put(ctx, i, whole, bytes, err);
+            free(whole);
+            continue;
+        }
+        const int K = (int)t->ne[0];
+        const int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+        const size_t rb = ilm_row_bytes(t->type, K);
+        int64_t chunk_rows = (int64_t)(chunk_target / rb);
+        if (chunk_rows < 1) chunk_rows = 1;
+        for (int64_t r = 0; r < rows && !wrc; r += chunk_rows) {
+            int64_t r1 = r + chunk_rows < rows ? r + chunk_rows : rows;
+            gen_start(&batch[slot], t, i, seed, r, r1, buf + (size_t)slot * buf_bytes,
+                      scratch + (size_t)slot * (size_t)nth * (size_t)max_K, K, nth);
+            if (pending.t) FLUSH();
+            pending.t = t;
+            pending.ti = i;
+            pending.bytes = (size_t)(r1 - r) * rb;
+            pending.slot = slot;
+            slot ^= 1;
+        }
+    }
+    if (pending.t) FLUSH();
+#undef FLUSH
+    free(batch);
+    free(buf);
+    free(scratch);
+    return wrc;
+}
+
+static int gguf_put(void *ctx, int ti, const void *data, size_t bytes, ilm_err *err) {
+    (void)ti;
+    return ilm_gguf_writer_data(ctx, data, bytes, err);
+}
+
+int ilm_synth_file(const ilm_synth_opts *o, uint64_t *bytes_out, ilm_err *err) {
+    if (o->hf_dir) return ilm_synth_hf(o, bytes_out, err);
     synth_model p;
     synth_tlist l = {0};
     ilm_gguf_writer *w = NULL;
-    uint8_t *buf = NULL;
-    float *scratch = NULL;
     int rc = -1;
     if (ilm_synth_plan_file(o, &p, &l, err)) goto done;
     const synth_variant *v = p.v;
-    const int V = p.V;
 
     uint64_t params = 0;
-    int64_t max_K = 1;
-    for (int i = 0; i < l.n; i++) {
-        params += (uint64_t)(l.t[i].ne[0] * l.t[i].ne[1] * l.t[i].ne[2]);
-        if (l.t[i].ne[0] > max_K) max_K = l.t[i].ne[0];
-    }
+    for (int i = 0; i < l.n; i++) params += (uint64_t)(l.t[i].ne[0] * l.t[i].ne[1] * l.t[i].ne[2]);
     if (!(w = ilm_gguf_writer_new(err)) || ilm_synth_write_metadata(w, &p, o, params, err)) goto done;
     for (int i = 0; i < l.n; i++)
         if (ilm_gguf_writer_add_tensor(w, l.t[i].name, l.t[i].type, l.t[i].n_dims, l.t[i].ne, err)) goto done;
@@ -249,68 +351,15 @@ int ilm_synth_file(const ilm_synth_opts *o, uint64_t *bytes_out, ilm_err *err) {
     uint64_t avail = o->free_bytes;
     if (!avail && free_space(o->out, &avail, err)) goto done;
     if (ilm_synth_check_space(size, avail, o->out, err)) goto done;
-
-    const size_t chunk_target = (size_t)16 << 20, buf_bytes = chunk_target + (size_t)max_K * 4;
-    if (!(buf = ilm_malloc(2 * buf_bytes, err)) || !(scratch = ilm_malloc(2 * (size_t)nth * (size_t)max_K * 4, err)))
-        goto done;
     if (ilm_gguf_writer_begin(w, o->out, err)) goto done;
     ilm_progress pr;
     ilm_progress_init(&pr, "synth", size, o->progress);
-    // pipeline: chunk c is generated into buffer c % 2 while chunk c - 1 is written
-    gen_batch *batch = calloc(2, sizeof *batch);  // one per buffer; threads point into them
-    if (!batch) {
-        ilm_fail(err, "out of memory");
-        goto done;
-    }
-    struct { const synth_tspec *t; size_t bytes; int slot; } pending = {NULL, 0, 0};
-    int slot = 0, wrc = 0;
-    for (int i = 0; i < l.n && !wrc; i++) {
-        const synth_tspec *t = &l.t[i];
-        if (t->init == INIT_ORDERING) {  // small: made whole, after the pending chunk
-            int32_t *ord = NULL;
-            if (pending.t) {
-                gen_join(&batch[pending.slot]);
-                wrc = ilm_gguf_writer_data(w, buf + (size_t)pending.slot * buf_bytes, pending.bytes, err);
-                pending.t = NULL;
-            }
-            if (!wrc) wrc = gen_ordering(o->seed, i, V, &ord, err);
-            if (!wrc) wrc = ilm_gguf_writer_data(w, ord, (size_t)V * 4, err);
-            free(ord);
-            continue;
-        }
-        const int K = (int)t->ne[0];
-        const int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
-        const size_t rb = ilm_row_bytes(t->type, K);
-        int64_t chunk_rows = (int64_t)(chunk_target / rb);
-        if (chunk_rows < 1) chunk_rows = 1;
-        for (int64_t r = 0; r < rows && !wrc; r += chunk_rows) {
-            int64_t r1 = r + chunk_rows < rows ? r + chunk_rows : rows;
-            gen_start(&batch[slot], t, i, o->seed, r, r1, buf + (size_t)slot * buf_bytes,
-                      scratch + (size_t)slot * (size_t)nth * (size_t)max_K, K, nth);
-            if (pending.t) {
-                gen_join(&batch[pending.slot]);
-                wrc = ilm_gguf_writer_data(w, buf + (size_t)pending.slot * buf_bytes, pending.bytes, err);
-                ilm_progress_add(&pr, pending.bytes, pending.t->name);
-            }
-            pending.t = t;
-            pending.bytes = (size_t)(r1 - r) * rb;
-            pending.slot = slot;
-            slot ^= 1;
-        }
-    }
-    if (pending.t) {
-        gen_join(&batch[pending.slot]);
-        if (!wrc) wrc = ilm_gguf_writer_data(w, buf + (size_t)pending.slot * buf_bytes, pending.bytes, err);
-    }
-    free(batch);
-    if (wrc) goto done;
+    if (synth_stream(&l, o->seed, synth_threads(o), p.V, gguf_put, w, &pr, err)) goto done;
     if (ilm_gguf_writer_finish(w, err)) goto done;
     ilm_progress_done(&pr);
     rc = 0;
 done:
     ilm_gguf_writer_free(w);  // removes the temp file unless finished
     free(l.t);
-    free(buf);
-    free(scratch);
     return rc;
 }
