@@ -25,7 +25,7 @@ static void round_trip(const char *name, const char *flags) {
     snprintf(cmd, sizeof cmd, "%s run -m %s -p hi -n 4 -t 2 >/dev/null 2>&1", t_bin(), gguf);
     CHECK_EQ(t_run(cmd, NULL), 0);
     snprintf(cmd, sizeof cmd,
-             "%s logits -m %s -t 2 -o %s.file.f32 --tokens 2,300,301,302 2>/dev/null && %s logits -m %s -t 2 -o %s.dir.f32 "
+             "%s logits -m %s -t 2 --act q8 -o %s.file.f32 --tokens 2,300,301,302 2>/dev/null && %s logits -m %s -t 2 --act q8 -o %s.dir.f32 "
              "--tokens 2,300,301,302 2>/dev/null && cmp -s %s.file.f32 %s.dir.f32",
              t_bin(), gguf, dir, t_bin(), dir, dir, dir, dir);
     CHECK_EQ(t_run(cmd, NULL), 0);
