@@ -347,7 +347,7 @@ static int list_has(const char *list, const char *name) {
 // ---- the sweep ------------------------------------------------------------------------------
 
 int ilm_kbench_check(const ilm_kbench_opts *o, ilm_err *err) {
-    static const char *const known = "scalar,avx2,avx512,avx512vnni,neon,neondot";
+    static const char *const known = "scalar,avx2,avx512,avx512vnni,avx512bf16,neon,neondot";  // as simd/dispatch.c
     for (const char *p = o->isa_list; p && *p;) {
         const char *e = strchr(p, ',');
         const int l = e ? (int)(e - p) : (int)strlen(p);
@@ -367,7 +367,7 @@ int ilm_kbench_check(const ilm_kbench_opts *o, ilm_err *err) {
         const int l = e ? (int)(e - p) : (int)strlen(p);
         bool ok = false;
         for (int k = 0; k < N_KINDS; k++) ok |= (int)strlen(kind_names[k]) == l && !strncmp(kind_names[k], p, (size_t)l);
-        if (!ok) return ilm_fail(err, "--types: unknown or unsupported type '%.*s' (expected q4_0, q8_0, q4_0f, q8_0f, f16, bf16 or f32)", l, p);
+        if (!ok) return ilm_fail(err, "--types: unknown or unsupported type '%.*s' (expected q4_0, q8_0, q4_0f, q8_0f, q4_0a, q8_0a, f16, bf16 or f32)", l, p);
         p = e ? e + 1 : NULL;
     }
     if (o->type_list && !*o->type_list) return ilm_fail(err, "--types: empty list");
