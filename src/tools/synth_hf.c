@@ -48,15 +48,17 @@ static int hf_tensors(const synth_tlist *g, const ilm_synth_opts *o, synth_tlist
         const int64_t K = t.ne[0], N = t.ne[1];
         hf[strlen(hf) - strlen("weight")] = 0;  // "....q_proj."
         synth_tspec p = t, s = t, sh = t;
-        snprintf(p.name, sizeof p.name, "%sweight_packed", hf);
+        if (strlen(hf) > 80)  // the %.80s below (and sizeof p.name) hold it
+            return ilm_fail(err, "synth: checkpoint name %sweight_packed is too long", hf);
+        snprintf(p.name, sizeof p.name, "%.80sweight_packed", hf);
         p.type = ILM_TYPE_I32;
         p.init = INIT_PACKED;
         p.ne[0] = K / 8;
-        snprintf(s.name, sizeof s.name, "%sweight_scale", hf);
+        snprintf(s.name, sizeof s.name, "%.80sweight_scale", hf);
         s.type = ILM_TYPE_BF16;
         s.init = INIT_SCALE;
         s.ne[0] = K / 32;
-        snprintf(sh.name, sizeof sh.name, "%sweight_shape", hf);
+        snprintf(sh.name, sizeof sh.name, "%.80sweight_shape", hf);
         sh.init = INIT_SHAPE;
         sh.n_dims = 1;
         sh.ne[0] = 2;
