@@ -164,7 +164,7 @@ TEST(convert_w4a16_to_q4_0_logits) {
     // -m HF_DIR: converted in memory, the same logits as from the file
     if (prompts && prompts->len) {
         const ilm_json *ids = ilm_json_get(&prompts->items[0], "ids");
-        char cmd[4096], list[2048] = "";
+        char cmd[16384], list[2048] = "";
         for (size_t i = 0; i < ids->len; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? "," : "", (int)ids->items[i].num);
         snprintf(cmd, sizeof cmd, "%s logits -m %s --act f32 --kv-type f32 -o %s --tokens %s && %s logits -m %s --act f32 "

@@ -222,7 +222,7 @@ int ilm_synth_plan(const ilm_synth_opts *o, ilm_synth_tensor **tensors, int *n, 
         return ilm_fail(err, "out of memory");
     }
     for (int i = 0; i < l.n; i++) {
-        snprintf(t[i].name, sizeof t[i].name, "%s", l.t[i].name);
+        snprintf(t[i].name, sizeof t[i].name, "%.63s", l.t[i].name);  // GGUF names here are < 64 bytes
         t[i].type = l.t[i].type;
         t[i].n_dims = l.t[i].n_dims;
         memcpy(t[i].ne, l.t[i].ne, sizeof t[i].ne);
