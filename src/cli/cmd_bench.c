@@ -216,8 +216,9 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
             double peak = 0;
             for (int b = 0; b < S->n_bw; b++)
                 if (S->bw_threads[b] == n_threads) peak = S->peak[b];
-            if (r->t.kind == T_PP && peak > 0 && mi->size > 0) {
-                const double macs_per_token = active * ((double)mi->n_params / (double)mi->size);  // weights
+            if (r->t.kind == T_PP && peak > 0) {  // attention and the once-per-batch head not counted
+                const double macs_per_token =
+                    (double)mi->token_macs + (mi->n_expert ? (double)mi->expert_macs * mi->n_expert_used / mi->n_expert : 0);
                 r->peak_pct = 100.0 * 2 * macs_per_token * r->avg / (peak * 1e9);
             }
             if (r->t.kind == T_SPEC) {

@@ -33,8 +33,11 @@ void ilm_bench_model_info_get(const ilm_model *m, ilm_bench_model_info *out) {
         // lookup tables: a pass reads one row per token, not the matrix
         if (!strcmp(t->name, "per_layer_token_embd.weight")) continue;
         if (separate_head && !strcmp(t->name, "token_embd.weight")) continue;
-        if (strstr(t->name, "_exps.") && !ends_with(t->name, ".scale")) out->expert_bytes += t->bytes;
+        const bool expert = strstr(t->name, "_exps.") && !ends_with(t->name, ".scale");
+        if (expert) out->expert_bytes += t->bytes;
         else out->dense_bytes += t->bytes;
+        const bool head = !strcmp(t->name, separate_head ? "output.weight" : "token_embd.weight");
+        if (t->n_dims >= 2 && !head) *(expert ? &out->expert_macs : &out->token_macs) += n;
     }
     int main_type = 0;
     for (int k = 1; k < 64; k++)

@@ -19,6 +19,9 @@ typedef struct {
     // lookup-only tables (per-layer token embeddings; the token embedding when a separate
     // output head exists); experts = the MoE expert tensors.
     uint64_t dense_bytes, expert_bytes;
+    // Multiply-adds per prompt token of the matrix products (prefill's %peak): the 2-D weights
+    // but the lookup tables and the output head (one row per batch), experts at their share.
+    uint64_t token_macs, expert_macs;
     int n_expert, n_expert_used;
 } ilm_bench_model_info;
 
