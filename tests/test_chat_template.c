@@ -5,18 +5,13 @@
 
 #include "format/json.h"
 #include "gen/chat_template.h"
+#include "fixture_util.h"
 #include "harness.h"
 
 TEST(chat_template_matches_reference) {
-    size_t n;
-    char *text = t_read(t_fixture("chat/chat-ref.json"), &n);
-    if (!text) {
-        t_skip("no fixtures (chat/chat-ref.json)");
-        return;
-    }
+    ilm_json *ref = t_load_json("chat/chat-ref.json");
+    if (!ref) return;
     ilm_err err;
-    ilm_json *ref = ilm_json_parse(text, n, &err);
-    CHECK(ref != NULL);
     const ilm_json *cases = ilm_json_get(ref, "cases");
     CHECK(cases && cases->type == JSON_ARR && cases->len >= 12);
     for (size_t i = 0; cases && i < cases->len; i++) {
@@ -34,7 +29,6 @@ TEST(chat_template_matches_reference) {
         free(nobos);
     }
     ilm_json_free(ref);
-    free(text);
 }
 
 static char *render(const char *msgs, const char *tools, bool add_gen, bool thinking, ilm_err *err) {

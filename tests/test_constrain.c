@@ -13,6 +13,7 @@
 #include "gen/scheduler.h"
 #include "gen/tokenizer.h"
 #include "gen/toolcall.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "model/drafter.h"
 
@@ -291,43 +292,61 @@ static int gen_one(ilm_engine *e, ilm_drafter *d, const ilm_tokenizer *tk, ilm_c
     return r ? -1 : st->stopped_at_eog;
 }
 
-TEST(constrain_generate_pycoder) {
+// The committed demo pair (pycoder verifier + drafter, context 512), its tokenizer and `prompt`
+// tokenized (no BOS). Returns 0, or -1 with the failure recorded and nothing left open.
+typedef struct {
+    ilm_engine e;
+    ilm_drafter *d;
+    ilm_tokenizer *tk;
+    int32_t *ids;
+    int n_ids;
+} demo;
+
+static void demo_close(demo *m) {
+    free(m->ids);
+    ilm_tokenizer_free(m->tk);
+    ilm_drafter_free(m->d);
+    ilm_engine_close(&m->e);
+}
+
+static int demo_open(demo *m, const char *prompt) {
+    memset(m, 0, sizeof *m);
     ilm_engine_opts eo;
     ilm_engine_opts_default(&eo);
     eo.model = PYCODER;
     eo.verbose = false;
     eo.n_ctx = 512;
-    ilm_engine e;
     ilm_err err;
-    if (ilm_engine_open(&e, &eo, &err)) {
+    if (ilm_engine_open(&m->e, &eo, &err)) {
         t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return;
+        return -1;
     }
-    ilm_drafter *d = NULL;
-    ilm_tokenizer *tk = NULL;
-    if (ilm_drafter_load(&d, PYCODER_MTP, e.model, e.pool, false, &err) || ilm_tokenizer_load(&tk, e.model->gguf, &err)) {
+    if (ilm_drafter_load(&m->d, PYCODER_MTP, m->e.model, m->e.pool, eo.act, &err) ||
+        ilm_tokenizer_load(&m->tk, m->e.model->gguf, &err) ||
+        ilm_tokenize(m->tk, prompt, strlen(prompt), 0, &m->ids, &m->n_ids, &err)) {
         t_fail(__FILE__, __LINE__, "%s", err.msg);
-        goto out;
+        demo_close(m);
+        return -1;
     }
-    const char *prompt = "config = {\"name\": \"demo\", \"values\": [1, 2, 3]}\nresult = ";
-    int32_t *ids;
-    int n_ids;
-    if (ilm_tokenize(tk, prompt, strlen(prompt), 0, &ids, &n_ids, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        goto out;
-    }
+    return 0;
+}
+
+TEST(constrain_generate_pycoder) {
+    demo m;
+    if (demo_open(&m, "config = {\"name\": \"demo\", \"values\": [1, 2, 3]}\nresult = ")) return;
+    ilm_err err;
     const char *schemas[] = {NULL, SCHEMA};
     int complete = 0, total = 0;
     for (int si = 0; si < 2; si++) {
-        ilm_constraint *con = ilm_constraint_new_json(tk, schemas[si], &err);
+        ilm_constraint *con = ilm_constraint_new_json(m.tk, schemas[si], &err);
         CHECK(con != NULL);
         if (!con) continue;
         for (int run = 0; run < 10; run++) {
             float temp = run == 0 ? 0.0f : 1.0f;
             collect plain, spec;
             ilm_gen_stats st;
-            int r1 = gen_one(&e, NULL, tk, con, temp, (uint64_t)run, ids, n_ids, &plain, &st);
-            int r2 = gen_one(&e, d, tk, con, temp, (uint64_t)run, ids, n_ids, &spec, &st);
+            int r1 = gen_one(&m.e, NULL, m.tk, con, temp, (uint64_t)run, m.ids, m.n_ids, &plain, &st);
+            int r2 = gen_one(&m.e, m.d, m.tk, con, temp, (uint64_t)run, m.ids, m.n_ids, &spec, &st);
             if (temp == 0.0f) {  // lossless: greedy with the drafter equals greedy without it
                 CHECK_EQ(plain.n, spec.n);
                 CHECK_MSG(plain.n == spec.n && !memcmp(plain.out, spec.out, sizeof(int32_t) * (size_t)plain.n),
@@ -339,7 +358,7 @@ TEST(constrain_generate_pycoder) {
             for (int k = 0; k < 2; k++) {
                 char *text;
                 size_t len;
-                if (ilm_detokenize(tk, cs[k]->out, cs[k]->n, false, &text, &len, &err)) {
+                if (ilm_detokenize(m.tk, cs[k]->out, cs[k]->n, false, &text, &len, &err)) {
                     t_fail(__FILE__, __LINE__, "%s", err.msg);
                     continue;
                 }
@@ -361,11 +380,7 @@ TEST(constrain_generate_pycoder) {
         ilm_constraint_free(con);
     }
     CHECK_MSG(complete >= total / 2, "only %d of %d outputs completed", complete, total);
-    free(ids);
-out:
-    ilm_tokenizer_free(tk);
-    ilm_drafter_free(d);
-    ilm_engine_close(&e);
+    demo_close(&m);
 }
 
 // ---- tool calls (Gemma notation) ----------------------------------------------------------------
@@ -449,13 +464,9 @@ TEST(constrain_tools_bytes) {
 }
 
 TEST(constrain_tools_reference_texts) {
-    char *json = t_read(t_fixture("chat/chat-ref.json"), NULL);
-    if (!json) {
-        t_skip("no chat/chat-ref.json");
-        return;
-    }
+    ilm_json *ref = t_load_json("chat/chat-ref.json");
+    if (!ref) return;
     ilm_err err;
-    ilm_json *ref = ilm_json_parse(json, strlen(json), &err);
     const ilm_json *tc = ilm_json_get(ref, "tool_call_texts"), *cases = ilm_json_get(ref, "cases");
     CHECK(tc && cases && tc->len > 0);
     for (size_t i = 0; tc && cases && i < tc->len; i++) {
@@ -480,7 +491,6 @@ TEST(constrain_tools_reference_texts) {
         CHECK_MSG(found, "no case declares %s", nm->str);
     }
     ilm_json_free(ref);
-    free(json);
 }
 
 TEST(constrain_tools_unsupported) {
@@ -509,42 +519,21 @@ TEST(constrain_tools_unsupported) {
 // Constrained tool calls from the demo model: every completed output parses into a call whose
 // arguments validate; greedy output with the drafter equals greedy output without it.
 TEST(constrain_tools_generate_pycoder) {
-    ilm_engine_opts eo;
-    ilm_engine_opts_default(&eo);
-    eo.model = PYCODER;
-    eo.verbose = false;
-    eo.n_ctx = 512;
-    ilm_engine e;
+    demo m;
+    if (demo_open(&m, "def get_weather(city, unit=\"celsius\", days=1):\n    \"\"\"Weather for a city.\"\"\"\n")) return;
     ilm_err err;
-    if (ilm_engine_open(&e, &eo, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return;
-    }
-    ilm_drafter *d = NULL;
-    ilm_tokenizer *tk = NULL;
-    ilm_constraint_vocab *v = NULL;
-    if (ilm_drafter_load(&d, PYCODER_MTP, e.model, e.pool, false, &err) || ilm_tokenizer_load(&tk, e.model->gguf, &err) ||
-        !(v = ilm_constraint_vocab_new(tk, &err))) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        goto out;
-    }
-    const char *prompt = "def get_weather(city, unit=\"celsius\", days=1):\n    \"\"\"Weather for a city.\"\"\"\n";
-    int32_t *ids;
-    int n_ids;
-    if (ilm_tokenize(tk, prompt, strlen(prompt), 0, &ids, &n_ids, &err)) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        goto out;
-    }
+    ilm_constraint_vocab *v = ilm_constraint_vocab_new(m.tk, &err);
+    CHECK_MSG(v != NULL, "%s", err.msg);
     // strings as enums: the demo model (Python code) rarely closes a free string with <|"|>
-    ilm_constraint *con = ilm_constraint_new_tools(v, TOOLS_GEN, NULL, false, &err);
+    ilm_constraint *con = v ? ilm_constraint_new_tools(v, TOOLS_GEN, NULL, false, &err) : NULL;
     CHECK_MSG(con != NULL, "%s", err.msg);
     int complete = 0, total = 0;
     for (int run = 0; con && run < 8; run++) {
         float temp = run == 0 ? 0.0f : 1.0f;
         collect plain, spec;
         ilm_gen_stats st;
-        int rs[2] = {gen_one(&e, NULL, tk, con, temp, (uint64_t)run, ids, n_ids, &plain, &st),
-                     gen_one(&e, d, tk, con, temp, (uint64_t)run, ids, n_ids, &spec, &st)};
+        int rs[2] = {gen_one(&m.e, NULL, m.tk, con, temp, (uint64_t)run, m.ids, m.n_ids, &plain, &st),
+                     gen_one(&m.e, m.d, m.tk, con, temp, (uint64_t)run, m.ids, m.n_ids, &spec, &st)};
         if (temp == 0.0f)
             CHECK_MSG(plain.n == spec.n && !memcmp(plain.out, spec.out, sizeof(int32_t) * (size_t)plain.n),
                       "constrained greedy tool call with the drafter differs from plain");
@@ -552,7 +541,7 @@ TEST(constrain_tools_generate_pycoder) {
         for (int k = 0; k < 2; k++) {
             char *text;
             size_t len;
-            if (ilm_detokenize(tk, cs[k]->out, cs[k]->n, true, &text, &len, &err)) {
+            if (ilm_detokenize(m.tk, cs[k]->out, cs[k]->n, true, &text, &len, &err)) {
                 t_fail(__FILE__, __LINE__, "%s", err.msg);
                 continue;
             }
@@ -575,10 +564,6 @@ TEST(constrain_tools_generate_pycoder) {
     }
     CHECK_MSG(complete >= total / 2, "only %d of %d tool calls completed", complete, total);
     ilm_constraint_free(con);
-    free(ids);
-out:
     ilm_constraint_vocab_free(v);
-    ilm_tokenizer_free(tk);
-    ilm_drafter_free(d);
-    ilm_engine_close(&e);
+    demo_close(&m);
 }

@@ -10,6 +10,7 @@
 #include "format/gguf.h"
 #include "format/gguf_write.h"
 #include "format/json.h"
+#include "fixture_util.h"
 #include "harness.h"
 #include "simd/types.h"
 #include "tools/convert.h"
@@ -131,10 +132,7 @@ TEST(convert_w4a16_to_q4_0_logits) {
         CHECK(t && t->type == ILM_TYPE_Q4_0);
         ilm_gguf_close(g);
     }
-    size_t n;
-    char *text = t_read(t_fixture("hf/checkpoints/dense-w4a16-ref.json"), &n);
-    ilm_json *ref = text ? ilm_json_parse(text, n, &err) : NULL;
-    free(text);
+    ilm_json *ref = t_load_json("hf/checkpoints/dense-w4a16-ref.json");
     const ilm_json *prompts = ilm_json_get(ref, "prompts");
     CHECK(prompts && prompts->len == 3);
     size_t n_ref;

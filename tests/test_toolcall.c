@@ -6,6 +6,7 @@
 
 #include "format/json.h"
 #include "gen/toolcall.h"
+#include "fixture_util.h"
 #include "harness.h"
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -66,14 +67,9 @@ static void rejects(const char *text, size_t len, const char *what) {
 // ---- the parser ---------------------------------------------------------------------------------
 
 TEST(toolcall_reference_pairs) {
-    char *json = t_read(t_fixture("chat/chat-ref.json"), NULL);
-    if (!json) {
-        t_skip("no chat/chat-ref.json");
-        return;
-    }
+    ilm_json *ref = t_load_json("chat/chat-ref.json");
+    if (!ref) return;
     ilm_err err;
-    ilm_json *ref = ilm_json_parse(json, strlen(json), &err);
-    CHECK(ref != NULL);
     const ilm_json *tc = ilm_json_get(ref, "tool_call_texts");
     CHECK(tc && tc->type == JSON_ARR && tc->len > 0);
     for (size_t i = 0; tc && i < tc->len; i++) {
@@ -92,7 +88,6 @@ TEST(toolcall_reference_pairs) {
         ilm_buf_free(&args);
     }
     ilm_json_free(ref);
-    free(json);
 }
 
 TEST(toolcall_values_nesting_escapes) {

@@ -106,7 +106,7 @@ static int run_tests(bench_state *S, const bench_opts *o, int mi, int t_idx, con
     model_entry *me = &S->models[mi];
     ilm_engine_opts eo = o->eo;
     eo.model = me->path;
-    if (me->w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // a W4A16 checkpoint: float activations
+    ilm_convert_pick_act(&eo, me->w4a16);
     eo.n_threads = o->threads[t_idx];
     int32_t *prompt = NULL;
     int n_prompt = 0, rc = -1;

@@ -63,7 +63,7 @@ int ilm_cmd_logits(int argc, char **argv) {
     char mpath[4096];
     bool w4a16;
     int mfd, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, &err);
-    if (!orc && w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
+    if (!orc) ilm_convert_pick_act(&eo, w4a16);
     if (!orc) {
         eo.model = mpath;
         orc = ilm_engine_open(&e, &eo, &err);

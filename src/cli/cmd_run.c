@@ -308,7 +308,7 @@ int ilm_cmd_run(int argc, char **argv) {
     char mpath[4096], dpath[4096];
     bool w4a16;
     int mfd = -1, dfd = -1, orc = ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, &err);
-    if (!orc && w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
+    if (!orc) ilm_convert_pick_act(&eo, w4a16);
     if (!orc && draft_path) orc = ilm_convert_resolve_model(draft_path, dpath, sizeof dpath, &dfd, NULL, &err);
     if (!orc) {
         eo.model = mpath;

@@ -1027,6 +1027,16 @@ static int compile_type(schema *sc, const ilm_json *j, const char *type, int dep
     return ilm_fail(err, "JSON Schema: unsupported type '%s'", type);
 }
 
+// An anyOf node over n compiled alternatives (anyOf, or a list of types).
+static int anyof_node(schema *sc, const int32_t *alts, int32_t n, ilm_err *err) {
+    cnode nd = {N_ANYOF, sc->n_alts, n, 0, 0, 0};
+    if (grow(&sc->alts, &sc->cap_alts, sc->n_alts + n, sizeof *sc->alts)) return ilm_fail(err, "JSON Schema: out of memory");
+    memcpy(sc->alts + sc->n_alts, alts, sizeof(int32_t) * (size_t)n);
+    sc->n_alts += n;
+    int r = add_node(sc, nd);
+    return r < 0 ? ilm_fail(err, "JSON Schema: too large") : r;
+}
+
 static int compile(schema *sc, const ilm_json *j, int depth, ilm_err *err) {
     if (depth > 32) return ilm_fail(err, "JSON Schema: nested more than 32 levels");
     if (j->type == JSON_BOOL) {
@@ -1056,13 +1066,7 @@ static int compile(schema *sc, const ilm_json *j, int depth, ilm_err *err) {
         int32_t alts[64];
         for (size_t i = 0; i < any->len; i++)
             if ((alts[i] = compile(sc, &any->items[i], depth + 1, err)) < 0) return -1;
-        cnode nd = {N_ANYOF, sc->n_alts, (int32_t)any->len, 0, 0, 0};
-        if (grow(&sc->alts, &sc->cap_alts, sc->n_alts + (int32_t)any->len, sizeof *sc->alts))
-            return ilm_fail(err, "JSON Schema: out of memory");
-        memcpy(sc->alts + sc->n_alts, alts, sizeof(int32_t) * any->len);
-        sc->n_alts += (int32_t)any->len;
-        int r = add_node(sc, nd);
-        return r < 0 ? ilm_fail(err, "JSON Schema: too large") : r;
+        return anyof_node(sc, alts, (int32_t)any->len, err);
     }
     if (ty && ty->type == JSON_STR) return compile_type(sc, j, ty->str, depth, err);
     if (ty && ty->type == JSON_ARR) {
@@ -1072,13 +1076,7 @@ static int compile(schema *sc, const ilm_json *j, int depth, ilm_err *err) {
             if (ty->items[i].type != JSON_STR) return ilm_fail(err, "JSON Schema: 'type' entries must be strings");
             if ((alts[i] = compile_type(sc, j, ty->items[i].str, depth, err)) < 0) return -1;
         }
-        cnode nd = {N_ANYOF, sc->n_alts, (int32_t)ty->len, 0, 0, 0};
-        if (grow(&sc->alts, &sc->cap_alts, sc->n_alts + (int32_t)ty->len, sizeof *sc->alts))
-            return ilm_fail(err, "JSON Schema: out of memory");
-        memcpy(sc->alts + sc->n_alts, alts, sizeof(int32_t) * ty->len);
-        sc->n_alts += (int32_t)ty->len;
-        int r = add_node(sc, nd);
-        return r < 0 ? ilm_fail(err, "JSON Schema: too large") : r;
+        return anyof_node(sc, alts, (int32_t)ty->len, err);
     }
     if (ty) return ilm_fail(err, "JSON Schema: 'type' must be a string or an array");
     if (ilm_json_get(j, "properties") || ilm_json_get(j, "required") || ilm_json_get(j, "additionalProperties"))

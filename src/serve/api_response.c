@@ -55,6 +55,17 @@ static void put_timings(ilm_buf *b, const ilm_api_usage *u) {
     ilm_buf_printf(b, ",\"draft_n\":%ld,\"draft_n_accepted\":%ld}", u->draft_n, u->draft_n_accepted);
 }
 
+// The end of a whole response: the one choice's finish_reason, then usage and timings.
+static void put_end(ilm_buf *b, const char *finish_reason, const ilm_api_usage *u) {
+    put_finish(b, finish_reason);
+    ilm_buf_puts(b, "}]");
+    if (u) {
+        put_usage(b, u);
+        put_timings(b, u);
+    }
+    ilm_buf_putc(b, '}');
+}
+
 void ilm_api_write_response(ilm_buf *b, int kind, const char *id, long long created, const char *model,
                             const char *text, size_t len, const char *finish_reason, const ilm_api_usage *u) {
     if (kind == ILM_API_CHAT) {
@@ -66,13 +77,7 @@ void ilm_api_write_response(ilm_buf *b, int kind, const char *id, long long crea
     ilm_buf_puts(b, "\"text\":");
     ilm_json_buf_str(b, text ? text : "", text ? len : 0);
     ilm_buf_puts(b, ",\"logprobs\":null");
-    put_finish(b, finish_reason);
-    ilm_buf_puts(b, "}]");
-    if (u) {
-        put_usage(b, u);
-        put_timings(b, u);
-    }
-    ilm_buf_putc(b, '}');
+    put_end(b, finish_reason, u);
 }
 
 void ilm_api_write_chunk(ilm_buf *b, int kind, const char *id, long long created, const char *model,
@@ -255,11 +260,5 @@ void ilm_api_write_chat_response(ilm_buf *b, const char *id, long long created, 
         ilm_buf_putc(b, ']');
     }
     ilm_buf_putc(b, '}');
-    put_finish(b, finish_reason);
-    ilm_buf_puts(b, "}]");
-    if (u) {
-        put_usage(b, u);
-        put_timings(b, u);
-    }
-    ilm_buf_putc(b, '}');
+    put_end(b, finish_reason, u);
 }

@@ -281,7 +281,7 @@ static int load(ilm_server *S, ilm_err *err) {
     bool w4a16;
     if (ilm_convert_resolve_model(eo.model, mpath, sizeof mpath, &mfd, &w4a16, err)) return -1;
     eo.model = mpath;
-    if (w4a16 && !eo.act_given) eo.act = ILM_ACTS_BF16;  // trained with float activations
+    ilm_convert_pick_act(&eo, w4a16);
     int orc = ilm_engine_open(&S->engine, &eo, err);
     if (mfd >= 0) close(mfd);
     if (orc) return -1;

@@ -390,3 +390,7 @@ int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, 
     if ((size_t)snprintf(buf, cap, "%s", path) >= cap) return ilm_fail(err, "%s: path too long", path);
     return 0;
 }
+
+void ilm_convert_pick_act(ilm_engine_opts *o, bool w4a16) {
+    if (w4a16 && !o->act_given) o->act = ILM_ACTS_BF16;
+}

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "gen/engine.h"
 
 enum { ILM_DRAFTER_ASSISTANT = 0, ILM_DRAFTER_MTP = 1 };
 
@@ -48,6 +49,9 @@ int ilm_convert_to_fd(const ilm_convert_opts *o, ilm_err *err);
 // weights were trained with float activations (the commands then default to --act bf16).
 // Returns 0, or -1 with err set.
 int ilm_convert_resolve_model(const char *path, char *buf, size_t cap, int *fd, bool *w4a16, ilm_err *err);
+// The activations a model command uses for a checkpoint: a W4A16 one was trained with float
+// activations, so it gets --act bf16 unless --act was given.
+void ilm_convert_pick_act(ilm_engine_opts *o, bool w4a16);
 
 // The checkpoint name (Gemma4ForConditionalGeneration layout, "model.language_model." ...) of a
 // target model's GGUF tensor: the converter's mapping in reverse (synth --hf uses it). Returns 0,
