@@ -44,17 +44,22 @@ static const char *TOOLS_GEN =
     "{\"n\":{\"type\":\"integer\"},\"flag\":{\"type\":\"boolean\"},\"xs\":{\"type\":\"array\",\"items\":"
     "{\"type\":\"number\"},\"maxItems\":3}},\"required\":[\"n\",\"flag\"],\"additionalProperties\":false}}}]";
 
-// Whole text accepted (and complete) by a fresh constraint of schema.
-static int accepts(const char *schema, const char *text) {
-    ilm_err err;
-    ilm_constraint *c = ilm_constraint_new(NULL, schema, &err);
+// Whole text accepted (and complete) by the fresh constraint c, which is freed; c NULL: the
+// failure in err is recorded, -1.
+static int accepts_whole(ilm_constraint *c, const ilm_err *err, const char *text) {
     if (!c) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        t_fail(__FILE__, __LINE__, "%s", err->msg);
         return -1;
     }
     int r = ilm_constraint_feed(c, text, strlen(text)) == 0 && ilm_constraint_done(c);
     ilm_constraint_free(c);
     return r;
+}
+
+// ... of a constraint of schema.
+static int accepts(const char *schema, const char *text) {
+    ilm_err err;
+    return accepts_whole(ilm_constraint_new(NULL, schema, &err), &err, text);
 }
 
 TEST(constrain_json_object_bytes) {
@@ -388,14 +393,7 @@ TEST(constrain_generate_pycoder) {
 // Text accepted and complete by a tool-call constraint over TOOLS (byte feed: markers as text).
 static int tool_accepts(const char *only, bool parallel, const char *text) {
     ilm_err err;
-    ilm_constraint *c = ilm_constraint_new_tools(NULL, TOOLS, only, parallel, &err);
-    if (!c) {
-        t_fail(__FILE__, __LINE__, "%s", err.msg);
-        return -1;
-    }
-    int r = ilm_constraint_feed(c, text, strlen(text)) == 0 && ilm_constraint_done(c);
-    ilm_constraint_free(c);
-    return r;
+    return accepts_whole(ilm_constraint_new_tools(NULL, TOOLS, only, parallel, &err), &err, text);
 }
 
 // The JSON arguments of a parsed call are valid for the function's parameters in TOOLS (read by
