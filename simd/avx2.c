@@ -140,20 +140,72 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
     }
 }
 
-// One tile: one group of 8 rows x nc columns (4 accumulators + temporaries fit in 16 ymm).
+// Q4_0, one column, ng groups (decode): each activation broadcast feeds every group, and
+// the groups' streams are read side by side. Per (row, block) the sequence of q4_0_group.
+ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
+                             const ilm_q8a *x, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const ilm_q8a *a = x + b;
+        __m256i s16[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) prefetch_ahead(grp[i] + (size_t)b * 16 * ROWS, 16 * ROWS), s16[i] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
+#pragma GCC unroll 4
+            for (int i = 0; i < ng; i++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(grp[i] + (size_t)b * 16 * ROWS) + c);
+                const __m256i plo = _mm256_maddubs_epi16(_mm256_and_si256(v, low4), alo);
+                const __m256i phi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), ahi);
+                s16[i] = _mm256_add_epi16(s16[i], _mm256_add_epi16(plo, phi));
+            }
+        }
+        const __m256 da = _mm256_set1_ps(a->d);
+        const __m256i a8 = _mm256_set1_epi32(8 * a->sum);
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) {
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales[i] + (size_t)b * ROWS)));
+            const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s16[i], ones), a8);
+            acc[i] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum), acc[i]);
+        }
+    }
+}
+
+// One tile: one group of 8 rows x nc columns (4 accumulators + temporaries fit in 16 ymm);
+// with one column, Q4_0 takes up to 2 groups (q4_0_col1).
 ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
     const int nb = tl->K / ILM_QK;
+    __m256 acc[4][ILM_TILE_COLS];
+    if (ng > 1 || (nc == 1 && tl->type == ILM_TYPE_Q4_0)) {
+        const char *grp[4];
+        const uint16_t *scales[4];
+        for (int i = 0; i < 4; i++) grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
+        __m256 a1[4];
+        if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, nb, tl->x, a1);
+        else {  // Q8_0 (ng 2, one column): one group after the other
+            for (int i = 0; i < ng; i++) q8_0_group(grp[i], scales[i], nb, tl->x, nb, 1, a1 + i);
+        }
+        for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
+        store_tile(tl, ng, 1, acc);
+        return;
+    }
     const uint16_t *scales = pk_scales(tl->grp, tl->type, tl->K, ROWS);
-    __m256 acc[1][ILM_TILE_COLS];
     if (tl->type == ILM_TYPE_Q4_0) q4_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
     else q8_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
     store_tile(tl, ng, nc, acc);
 }
 ILM_TILES_1x4(mm_q8_tiles, mm_q8_tile)
+static void mm_q8_col1_2(const ilm_tile *t) { mm_q8_tile(t, 2, 1); }
+static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_tile(t, 3, 1); }
+static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_tile(t, 4, 1); }
+static const ilm_tile_fn mm_q8_col1[4][ILM_TILE_COLS] = {{mm_q8_tiles_1x1}, {mm_q8_col1_2}, {mm_q8_col1_3}, {mm_q8_col1_4}};
 
 static void avx2_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
-    ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x,
-                   (size_t)(w->cols / ILM_QK) * sizeof *x, n, y, ldy);
+    const size_t col_bytes = (size_t)(w->cols / ILM_QK) * sizeof *x;
+    if (n == 1 && w->type == ILM_TYPE_Q4_0) ilm_tile_drive(mm_q8_col1, ROWS, 4, w, r0, r1, x, col_bytes, n, y, ldy);
+    else ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x, col_bytes, n, y, ldy);
 }
 
 // ---- any weights x f32 activations --------------------------------------------------------

@@ -175,13 +175,16 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
     FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         // VNNI: int32 sums from -8·Σa, ending at Σ(q-8)·a; otherwise int16 (8 x |2·15·127| < 32767)
-        __m512i sum[2][ILM_TILE_COLS];
+        __m512i sum[4][ILM_TILE_COLS];
         prefetch_block(grp, ng, (size_t)b * 16 * ROWS, 16 * ROWS);
         FOR_TILE(i, t) sum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-8 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
+#if AVX512_VNNI
+        __m512i sum1[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+#endif
         CHUNKS_UNROLLED_GCC
         for (int c = 0; c < 4; c++) {  // unrolled (gcc): +5-10% at every n
-            __m512i lo[2], hi[2];
-#pragma GCC unroll 2
+            __m512i lo[4], hi[4];
+#pragma GCC unroll 4
             for (int i = 0; i < ng; i++) {
                 const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 16 * ROWS) + c);
                 lo[i] = _mm512_and_si512(v, low4);                        // elements 4c..4c+3
@@ -191,10 +194,13 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = &x[(size_t)t * nb + b];
                 const __m512i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
                 for (int i = 0; i < ng; i++) {
 #if AVX512_VNNI
-                    sum[i][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[i][t], lo[i], alo), hi[i], ahi);
+                    if (nc == 1)  // one column: low and high nibbles in two chains (VPDPBUSD latency)
+                        sum[i][t] = _mm512_dpbusd_epi32(sum[i][t], lo[i], alo), sum1[i] = _mm512_dpbusd_epi32(sum1[i], hi[i], ahi);
+                    else
+                        sum[i][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[i][t], lo[i], alo), hi[i], ahi);
 #else
                     const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(lo[i], alo), _mm512_maddubs_epi16(hi[i], ahi));
                     sum[i][t] = _mm512_add_epi16(sum[i][t], p);
@@ -202,14 +208,14 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
                 }
             }
         }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int i = 0; i < ng; i++) {
             const __m512 dw = load_scales(scales[i] + (size_t)b * ROWS);
 #pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = &x[(size_t)t * nb + b];
 #if AVX512_VNNI
-                const __m512i isum = sum[i][t];
+                const __m512i isum = nc == 1 ? _mm512_add_epi32(sum[i][t], sum1[i]) : sum[i][t];
 #else
                 const __m512i isum = _mm512_sub_epi32(_mm512_madd_epi16(sum[i][t], _mm512_set1_epi16(1)),
                                                       _mm512_set1_epi32(8 * a->sum));  // Σ(q-8)·a
@@ -223,18 +229,26 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
 
 // One tile: ng groups of 16 rows x nc columns.
 ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
-    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
-    const uint16_t *scales[2] = {pk_scales(grp[0], tl->type, tl->K, ROWS), pk_scales(grp[1], tl->type, tl->K, ROWS)};
-    __m512 acc[2][ILM_TILE_COLS];
+    const char *grp[4];
+    const uint16_t *scales[4];
+    for (int i = 0; i < 4; i++)
+        grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
+    __m512 acc[4][ILM_TILE_COLS];
     if (tl->type == ILM_TYPE_Q4_0) q4_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
-    else q8_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
+    else if (ng <= 2) q8_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);  // (col1 tables: Q4_0 only)
+    else return;
     store_tile(tl, ng, nc, acc);
 }
 ILM_TILES_2x4(mm_q8_tiles, mm_q8_tile)
+// Q4_0 with one column (decode): up to 4 groups per tile, more lines in flight per thread.
+static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_tile(t, 3, 1); }
+static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_tile(t, 4, 1); }
+static const ilm_tile_fn mm_q8_col1[4][ILM_TILE_COLS] = {{mm_q8_tiles_1x1}, {mm_q8_tiles_2x1}, {mm_q8_col1_3}, {mm_q8_col1_4}};
 
 static void avx512_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
-    ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x,
-                   (size_t)(w->cols / ILM_QK) * sizeof *x, n, y, ldy);
+    const size_t col_bytes = (size_t)(w->cols / ILM_QK) * sizeof *x;
+    if (n == 1 && w->type == ILM_TYPE_Q4_0) ilm_tile_drive(mm_q8_col1, ROWS, 4, w, r0, r1, x, col_bytes, n, y, ldy);
+    else ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x, col_bytes, n, y, ldy);
 }
 
 // ---- any weights x f32 activations --------------------------------------------------------
@@ -267,22 +281,33 @@ ALWAYS_INLINE __m512 quant_weights(int type, __m512i v, int shift, __m512 dw) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(q), dw);
 }
 
+// (q-8) of the nibble at bit `shift` of every lane, as f32: VPERMPS reads only the index's
+// low 4 bits, so no mask is needed.
+ALWAYS_INLINE __m512 q4_values(__m512i v, int shift) {
+    const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(v, shift) : v, table);
+}
+
 // One tile of a constant type: ng groups of 16 rows x nc columns, per lane the scalar fma
-// chain over k.
+// chain over k. ng is up to 2, or up to F32_COL1_GROUPS with one column: each lane's chain
+// is serial, so one column needs that many rows in flight to cover the FMA latency
+// (decode of the exact W4A16 path: 2 groups read Q4_0 at half the bandwidth).
+#define F32_COL1_GROUPS 4
 ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
-    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const char *grp[F32_COL1_GROUPS];
+    for (int i = 0; i < F32_COL1_GROUPS; i++) grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes;
     const int K = tl->K;
     const float *x = tl->x;
-    __m512 acc[2][ILM_TILE_COLS];
-    for (int i = 0; i < ng; i++)
-        for (int t = 0; t < nc; t++) acc[i][t] = _mm512_setzero_ps();
+    __m512 acc[F32_COL1_GROUPS][ILM_TILE_COLS];
+    _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++)
+        _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) acc[i][t] = _mm512_setzero_ps();
     if (type == ILM_TYPE_F32 || type == ILM_TYPE_F16 || type == ILM_TYPE_BF16) {
         for (int k = 0; k < K; k++) {
-            __m512 wv[2];
-            for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
-            for (int t = 0; t < nc; t++) {
+            __m512 wv[F32_COL1_GROUPS];
+            _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
+            _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) {
                 const __m512 xv = _mm512_set1_ps(x[(size_t)t * K + k]);
-                for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+                _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
             }
         }
         store_tile(tl, ng, nc, acc);
@@ -292,20 +317,25 @@ ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
     const int nb = K / ILM_QK, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8, nhalves = type == ILM_TYPE_Q4_0 ? 2 : 1;
     const size_t qb = pk_quant_block_bytes(type, ROWS);
     for (int b = 0; b < nb; b++) {
-        __m512 dw[2];
-        for (int i = 0; i < ng; i++) dw[i] = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
+        __m512 dw[F32_COL1_GROUPS];
+        if (ng > 2) prefetch_block(grp, ng, (size_t)b * qb, (int)qb);
+        _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) dw[i] = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
+        __m512 m8d[F32_COL1_GROUPS];
+        _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) m8d[i] = _mm512_mul_ps(dw[i], _mm512_set1_ps(-8.0f));
         const float *xb = x + (size_t)b * ILM_QK;
         for (int h = 0; h < nhalves; h++) {
             for (int c = 0; c < nchunks; c++) {
-                __m512i v[2];
-                for (int i = 0; i < ng; i++) v[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + b * qb) + c);
-                for (int e = 0; e < 4; e++) {
+                __m512i v[F32_COL1_GROUPS];
+                _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) v[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + b * qb) + c);
+                _Pragma("GCC unroll 4") for (int e = 0; e < 4; e++) {
                     const int j = 16 * h + 4 * c + e;
-                    __m512 wv[2];
-                    for (int i = 0; i < ng; i++) wv[i] = quant_weights(type, v[i], 8 * e + 4 * h, dw[i]);
-                    for (int t = 0; t < nc; t++) {
+                    __m512 wv[F32_COL1_GROUPS];
+                    _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++)  // (q-8)·d: exact in f32 either way
+                        wv[i] = type == ILM_TYPE_Q4_0 ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v[i], 8 * e + 4 * h), _mm512_set1_epi32(15))), dw[i], m8d[i])
+                                                      : quant_weights(type, v[i], 8 * e + 4 * h, dw[i]);
+                    _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) {
                         const __m512 xv = _mm512_set1_ps(xb[(size_t)t * K + j]);
-                        for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+                        _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
                     }
                 }
             }
@@ -318,10 +348,18 @@ ALWAYS_INLINE void mm_f32_tile(const ilm_tile *tl, int ng, int nc) {
     switch (tl->type) { ILM_TILE_TYPE_CASES(f32_tile, tl, ng, nc) default: break; }
 }
 ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
+// One column: up to F32_COL1_GROUPS groups per tile (only the first column's entries exist).
+static void mm_f32_col1_3(const ilm_tile *t) { mm_f32_tile(t, 3, 1); }
+static void mm_f32_col1_4(const ilm_tile *t) { mm_f32_tile(t, 4, 1); }
+static const ilm_tile_fn mm_f32_col1[F32_COL1_GROUPS][ILM_TILE_COLS] = {
+    {mm_f32_tiles_1x1}, {mm_f32_tiles_2x1}, {mm_f32_col1_3}, {mm_f32_col1_4}};
 
 static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
-    ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
-                   n, y, ldy);
+    if (n == 1)
+        ilm_tile_drive(mm_f32_col1, ROWS, F32_COL1_GROUPS, w, r0, r1, x, (size_t)w->cols * sizeof *x, n, y, ldy);
+    else
+        ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
+                       n, y, ldy);
 }
 
 // ---- Q4_0/Q8_0 weights x float activations, per block (mm_fa) ------------------------------
@@ -430,13 +468,6 @@ static void avx512_round_bf16a(const float *x, int K, ilm_bf16a *out) {
     }
 }
 #else
-// (q-8) of the nibble at bit `shift` of every lane, as f32: VPERMPS reads only the index's
-// low 4 bits, so no mask is needed.
-ALWAYS_INLINE __m512 fa_q4(__m512i v, int shift) {
-    const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(v, shift) : v, table);
-}
-
 // Signed byte e of every lane as f32 (VNNI packing: the caller flips the offset first).
 ALWAYS_INLINE __m512 fa_q8(__m512i v, int e) {
     return _mm512_cvtepi32_ps(_mm512_srai_epi32(e == 3 ? v : _mm512_slli_epi32(v, 24 - 8 * e), 24));
@@ -467,7 +498,7 @@ ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
 #pragma GCC unroll 2
                 for (int i = 0; i < ng; i++) {
                     __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * qb) + c);
-                    if (type == ILM_TYPE_Q4_0) w[i] = fa_q4(v, 8 * e + 4 * h);
+                    if (type == ILM_TYPE_Q4_0) w[i] = q4_values(v, 8 * e + 4 * h);
                     else w[i] = fa_q8(AVX512_VNNI ? _mm512_xor_si512(v, _mm512_set1_epi8(-128)) : v, e);
                 }
 #pragma GCC unroll 4

@@ -93,7 +93,7 @@ static ilm_matrix pack_for(const ilm_kernels *set, int type, const void *src, in
 
 static const int test_K_quant[] = {32, 64, 96, 4096 + 32 * 3};
 static const int test_K_float[] = {1, 31, 32, 33, 96, 4096 + 32 * 3};
-static const int test_rows[] = {1, 3, 7, 8, 9, 17, 33};
+static const int test_rows[] = {1, 3, 7, 8, 9, 17, 33, 80};  // 80: a one-column tile of 4 groups, then 1
 static const int test_n[] = {1, 2, 3, 4, 5, 6, 7, 8, 33};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
