@@ -101,25 +101,25 @@ ALWAYS_INLINE void prefetch_block(const char *const *grp, int ng, size_t off, in
 // One 4-byte chunk c (elements 4c..4c+3 of every row) of block b into the tile's int sums.
 ALWAYS_INLINE void q8_0_chunk(const char *const *grp, int ng, int nb, const ilm_q8a *x, int nc, int b, int c,
                               __m512i (*isum)[ILM_TILE_COLS]) {
-    __m512i w[4];
-#pragma GCC unroll 4
+    __m512i w[2];
+#pragma GCC unroll 2
     for (int i = 0; i < ng; i++) w[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 32 * ROWS) + c);
 #if AVX512_VNNI
 #pragma GCC unroll 4
     for (int t = 0; t < nc; t++) {
         const __m512i a = bcast4(x[(size_t)t * nb + b].qs + 4 * c);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int i = 0; i < ng; i++) isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], w[i], a);
     }
 #else
-    __m512i aw[4];
-    __mmask64 neg[4];
-#pragma GCC unroll 4
+    __m512i aw[2];
+    __mmask64 neg[2];
+#pragma GCC unroll 2
     for (int i = 0; i < ng; i++) aw[i] = _mm512_abs_epi8(w[i]), neg[i] = _mm512_movepi8_mask(w[i]);
 #pragma GCC unroll 4
     for (int t = 0; t < nc; t++) {
         const __m512i a = bcast4(x[(size_t)t * nb + b].qs + 4 * c);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int i = 0; i < ng; i++) {
             const __m512i sa = _mm512_mask_sub_epi8(a, neg[i], _mm512_setzero_si512(), a);
             const __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(aw[i], sa), _mm512_set1_epi16(1));
@@ -133,7 +133,7 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
                              const ilm_q8a *x, int nc, __m512 (*acc)[ILM_TILE_COLS]) {
     FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m512i isum[4][ILM_TILE_COLS];
+        __m512i isum[2][ILM_TILE_COLS];
         // VNNI: weights were packed as q+128, so start from -128·Σa and end at Σq·a
         FOR_TILE(i, t) isum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-128 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
         // Chunks unrolled (Zen 5, 2 threads, 80 MB of 2560 x 640 Q8_0): rolled, one column
@@ -142,22 +142,22 @@ ALWAYS_INLINE void q8_0_tile(const char *const *grp, const uint16_t *const *scal
         if (nc == 1) {
             // One column: two dot chains per group (even and odd chunks), else the VPDPBUSD
             // latency bounds the loop. Integer sums, so the split changes no result.
-            __m512i odd[4][ILM_TILE_COLS];
-#pragma GCC unroll 4
+            __m512i odd[2][ILM_TILE_COLS];
+#pragma GCC unroll 2
             for (int i = 0; i < ng; i++) odd[i][0] = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int c = 0; c < 8; c += 2) {
                 q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
                 q8_0_chunk(grp, ng, nb, x, nc, b, c + 1, odd);
             }
-#pragma GCC unroll 4
+#pragma GCC unroll 2
             for (int i = 0; i < ng; i++) isum[i][0] = _mm512_add_epi32(isum[i][0], odd[i][0]);
         } else {
             prefetch_block(grp, ng, (size_t)b * 32 * ROWS, 32 * ROWS);
             Q8_CHUNKS_UNROLLED
             for (int c = 0; c < 8; c++) q8_0_chunk(grp, ng, nb, x, nc, b, c, isum);
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int i = 0; i < ng; i++) {
             const __m512 dw = load_scales(scales[i] + (size_t)b * ROWS);
 #pragma GCC unroll 4
@@ -175,16 +175,13 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
     FOR_TILE(i, t) acc[i][t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         // VNNI: int32 sums from -8·Σa, ending at Σ(q-8)·a; otherwise int16 (8 x |2·15·127| < 32767)
-        __m512i sum[4][ILM_TILE_COLS];
+        __m512i sum[2][ILM_TILE_COLS];
         prefetch_block(grp, ng, (size_t)b * 16 * ROWS, 16 * ROWS);
         FOR_TILE(i, t) sum[i][t] = AVX512_VNNI ? _mm512_set1_epi32(-8 * x[(size_t)t * nb + b].sum) : _mm512_setzero_si512();
-#if AVX512_VNNI
-        __m512i sum1[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-#endif
         CHUNKS_UNROLLED_GCC
         for (int c = 0; c < 4; c++) {  // unrolled (gcc): +5-10% at every n
-            __m512i lo[4], hi[4];
-#pragma GCC unroll 4
+            __m512i lo[2], hi[2];
+#pragma GCC unroll 2
             for (int i = 0; i < ng; i++) {
                 const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 16 * ROWS) + c);
                 lo[i] = _mm512_and_si512(v, low4);                        // elements 4c..4c+3
@@ -194,13 +191,10 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = &x[(size_t)t * nb + b];
                 const __m512i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
-#pragma GCC unroll 4
+#pragma GCC unroll 2
                 for (int i = 0; i < ng; i++) {
 #if AVX512_VNNI
-                    if (nc == 1)  // one column: low and high nibbles in two chains (VPDPBUSD latency)
-                        sum[i][t] = _mm512_dpbusd_epi32(sum[i][t], lo[i], alo), sum1[i] = _mm512_dpbusd_epi32(sum1[i], hi[i], ahi);
-                    else
-                        sum[i][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[i][t], lo[i], alo), hi[i], ahi);
+                    sum[i][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[i][t], lo[i], alo), hi[i], ahi);
 #else
                     const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(lo[i], alo), _mm512_maddubs_epi16(hi[i], ahi));
                     sum[i][t] = _mm512_add_epi16(sum[i][t], p);
@@ -208,14 +202,14 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
                 }
             }
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int i = 0; i < ng; i++) {
             const __m512 dw = load_scales(scales[i] + (size_t)b * ROWS);
 #pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const ilm_q8a *a = &x[(size_t)t * nb + b];
 #if AVX512_VNNI
-                const __m512i isum = nc == 1 ? _mm512_add_epi32(sum[i][t], sum1[i]) : sum[i][t];
+                const __m512i isum = sum[i][t];
 #else
                 const __m512i isum = _mm512_sub_epi32(_mm512_madd_epi16(sum[i][t], _mm512_set1_epi16(1)),
                                                       _mm512_set1_epi32(8 * a->sum));  // Σ(q-8)·a
@@ -229,25 +223,118 @@ ALWAYS_INLINE void q4_0_tile(const char *const *grp, const uint16_t *const *scal
 
 // One tile: ng groups of 16 rows x nc columns.
 ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
-    const char *grp[4];
-    const uint16_t *scales[4];
-    for (int i = 0; i < 4; i++)
-        grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
-    __m512 acc[4][ILM_TILE_COLS];
+    const char *grp[2] = {tl->grp, tl->grp + (size_t)(ng - 1) * tl->gbytes};
+    const uint16_t *scales[2] = {pk_scales(grp[0], tl->type, tl->K, ROWS), pk_scales(grp[1], tl->type, tl->K, ROWS)};
+    __m512 acc[2][ILM_TILE_COLS];
     if (tl->type == ILM_TYPE_Q4_0) q4_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
     else q8_0_tile(grp, scales, ng, tl->K / ILM_QK, tl->x, nc, acc);
     store_tile(tl, ng, nc, acc);
 }
 ILM_TILES_2x4(mm_q8_tiles, mm_q8_tile)
-// One column (decode): up to 4 groups per tile, more lines in flight per thread (Zen 5, 2
-// threads, 1 GiB streamed: Q4_0 52 -> 56 GB/s, Q8_0 57 -> 61 GB/s).
-static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_tile(t, 3, 1); }
-static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_tile(t, 4, 1); }
-static const ilm_tile_fn mm_q8_col1[4][ILM_TILE_COLS] = {{mm_q8_tiles_1x1}, {mm_q8_tiles_2x1}, {mm_q8_col1_3}, {mm_q8_col1_4}};
+
+// ---- one column (decode): up to 4 row groups per tile -------------------------------------
+// Each activation broadcast feeds 4 weight streams, and each thread keeps 4 streams of lines in
+// flight (Zen 5, 2 threads, 1 GiB streamed: Q4_0 52 -> 56 GB/s, Q8_0 57 -> 61 GB/s). Per
+// (row, block) the integer sums of q4_0_tile / q8_0_tile (exact, any order), the same scale
+// step; two sum chains per group against the VPDPBUSD latency (Q4_0: low and high nibbles;
+// Q8_0: even and odd chunks). Separate from the 2 x 4 tiles, whose register allocation the
+// larger arrays disturbed (prefill -7..-10%).
+#define COL1_GROUPS 4
+
+ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
+                             const ilm_q8a *x, __m512 *acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++) acc[i] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const ilm_q8a *a = &x[b];
+        __m512i s0[COL1_GROUPS], s1[COL1_GROUPS];  // s1: VNNI only
+        prefetch_block(grp, ng, (size_t)b * 16 * ROWS, 16 * ROWS);
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) s0[i] = AVX512_VNNI ? _mm512_set1_epi32(-8 * a->sum) : _mm512_setzero_si512(), s1[i] = _mm512_setzero_si512();
+        (void)s1;
+        CHUNKS_UNROLLED_GCC
+        for (int c = 0; c < 4; c++) {
+            const __m512i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
+#pragma GCC unroll 4
+            for (int i = 0; i < ng; i++) {
+                const __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 16 * ROWS) + c);
+                const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+#if AVX512_VNNI
+                s0[i] = _mm512_dpbusd_epi32(s0[i], lo, alo), s1[i] = _mm512_dpbusd_epi32(s1[i], hi, ahi);
+#else
+                s0[i] = _mm512_add_epi16(s0[i], _mm512_add_epi16(_mm512_maddubs_epi16(lo, alo), _mm512_maddubs_epi16(hi, ahi)));
+#endif
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) {
+#if AVX512_VNNI
+            const __m512i isum = _mm512_add_epi32(s0[i], s1[i]);
+#else
+            const __m512i isum = _mm512_sub_epi32(_mm512_madd_epi16(s0[i], _mm512_set1_epi16(1)), _mm512_set1_epi32(8 * a->sum));
+#endif
+            const __m512 scale = _mm512_mul_ps(load_scales(scales[i] + (size_t)b * ROWS), _mm512_set1_ps(a->d));
+            acc[i] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum), acc[i]);
+        }
+    }
+}
+
+// Chunk c of block b of every group into sums s (Q8_0; q8_0_chunk's arithmetic, one column).
+ALWAYS_INLINE void q8_0_col1_chunk(const char *const *grp, int ng, const ilm_q8a *a, int b, int c, __m512i *s) {
+    const __m512i av = bcast4(a->qs + 4 * c);
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++) {
+        const __m512i w = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * 32 * ROWS) + c);
+#if AVX512_VNNI
+        s[i] = _mm512_dpbusd_epi32(s[i], w, av);
+#else
+        const __m512i sa = _mm512_mask_sub_epi8(av, _mm512_movepi8_mask(w), _mm512_setzero_si512(), av);
+        s[i] = _mm512_add_epi32(s[i], _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), sa), _mm512_set1_epi16(1)));
+#endif
+    }
+}
+
+ALWAYS_INLINE void q8_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
+                             const ilm_q8a *x, __m512 *acc) {
+#pragma GCC unroll 4
+    for (int i = 0; i < ng; i++) acc[i] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const ilm_q8a *a = &x[b];
+        __m512i s0[COL1_GROUPS], s1[COL1_GROUPS];
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) s0[i] = AVX512_VNNI ? _mm512_set1_epi32(-128 * a->sum) : _mm512_setzero_si512(), s1[i] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 8; c += 2) q8_0_col1_chunk(grp, ng, a, b, c, s0), q8_0_col1_chunk(grp, ng, a, b, c + 1, s1);
+#pragma GCC unroll 4
+        for (int i = 0; i < ng; i++) {
+            const __m512 scale = _mm512_mul_ps(load_scales(scales[i] + (size_t)b * ROWS), _mm512_set1_ps(a->d));
+            acc[i] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_add_epi32(s0[i], s1[i])), acc[i]);
+        }
+    }
+}
+
+ALWAYS_INLINE void mm_q8_col1_tile(const ilm_tile *tl, int ng) {
+    const char *grp[COL1_GROUPS];
+    const uint16_t *scales[COL1_GROUPS];
+    for (int i = 0; i < COL1_GROUPS; i++)
+        grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
+    __m512 acc[COL1_GROUPS][ILM_TILE_COLS];
+    __m512 a1[COL1_GROUPS];
+    if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
+    else q8_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
+    for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
+    store_tile(tl, ng, 1, acc);
+}
+static void mm_q8_col1_1(const ilm_tile *t) { mm_q8_col1_tile(t, 1); }
+static void mm_q8_col1_2(const ilm_tile *t) { mm_q8_col1_tile(t, 2); }
+static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_col1_tile(t, 3); }
+static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_col1_tile(t, 4); }
+static const ilm_tile_fn mm_q8_col1[COL1_GROUPS][ILM_TILE_COLS] = {{mm_q8_col1_1}, {mm_q8_col1_2}, {mm_q8_col1_3}, {mm_q8_col1_4}};
 
 static void avx512_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
     const size_t col_bytes = (size_t)(w->cols / ILM_QK) * sizeof *x;
-    if (n == 1) ilm_tile_drive(mm_q8_col1, ROWS, 4, w, r0, r1, x, col_bytes, n, y, ldy);
+    if (n == 1) ilm_tile_drive(mm_q8_col1, ROWS, COL1_GROUPS, w, r0, r1, x, col_bytes, n, y, ldy);
     else ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x, col_bytes, n, y, ldy);
 }
 
