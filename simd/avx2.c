@@ -141,6 +141,8 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
     }
 }
 
+#define COL1_GROUPS 4  // row groups per one-column tile
+
 // Q4_0, one column, ng groups (decode): each activation broadcast feeds every group, and
 // the groups' streams are read side by side. Per (row, block) the sequence of q4_0_group.
 ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
@@ -150,7 +152,7 @@ ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scal
     for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const ilm_q8a *a = x + b;
-        __m256i s16[4];
+        __m256i s16[COL1_GROUPS];
 #pragma GCC unroll 4
         for (int i = 0; i < ng; i++) prefetch_ahead(grp[i] + (size_t)b * 16 * ROWS, 16 * ROWS), s16[i] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -182,7 +184,7 @@ ALWAYS_INLINE void q8_0_col1(const char *const *grp, const uint16_t *const *scal
     for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const ilm_q8a *a = x + b;
-        __m256i isum[4];
+        __m256i isum[COL1_GROUPS];
 #pragma GCC unroll 4
         for (int i = 0; i < ng; i++) prefetch_ahead(grp[i] + (size_t)b * 32 * ROWS, 32 * ROWS), isum[i] = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
@@ -203,37 +205,39 @@ ALWAYS_INLINE void q8_0_col1(const char *const *grp, const uint16_t *const *scal
     }
 }
 
-// One tile: one group of 8 rows x nc columns (4 accumulators + temporaries fit in 16 ymm);
-// with one column, up to 4 groups (q4_0_col1, q8_0_col1: Zen 5, 2 threads, 1 GiB streamed: Q4_0
-// 37 -> 46-53 GB/s, Q8_0 47 -> 58 GB/s).
+// One tile: one group of 8 rows x nc columns (4 accumulators + temporaries fit in 16 ymm).
 ALWAYS_INLINE void mm_q8_tile(const ilm_tile *tl, int ng, int nc) {
     const int nb = tl->K / ILM_QK;
-    __m256 acc[4][ILM_TILE_COLS];
-    if (ng > 1) {
-        const char *grp[4];
-        const uint16_t *scales[4];
-        for (int i = 0; i < 4; i++) grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
-        __m256 a1[4];
-        if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, nb, tl->x, a1);
-        else q8_0_col1(grp, scales, ng, nb, tl->x, a1);
-        for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
-        store_tile(tl, ng, 1, acc);
-        return;
-    }
     const uint16_t *scales = pk_scales(tl->grp, tl->type, tl->K, ROWS);
+    __m256 acc[1][ILM_TILE_COLS];
     if (tl->type == ILM_TYPE_Q4_0) q4_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
     else q8_0_group(tl->grp, scales, nb, tl->x, nb, nc, acc[0]);
     store_tile(tl, ng, nc, acc);
 }
 ILM_TILES_1x4(mm_q8_tiles, mm_q8_tile)
-static void mm_q8_col1_2(const ilm_tile *t) { mm_q8_tile(t, 2, 1); }
-static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_tile(t, 3, 1); }
-static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_tile(t, 4, 1); }
-static const ilm_tile_fn mm_q8_col1[4][ILM_TILE_COLS] = {{mm_q8_tiles_1x1}, {mm_q8_col1_2}, {mm_q8_col1_3}, {mm_q8_col1_4}};
+
+// One column (decode): up to COL1_GROUPS groups per tile (q4_0_col1, q8_0_col1: Zen 5, 2
+// threads, 1 GiB streamed: Q4_0 37 -> 46-53 GB/s, Q8_0 47 -> 58 GB/s).
+ALWAYS_INLINE void mm_q8_col1_tile(const ilm_tile *tl, int ng) {
+    const char *grp[COL1_GROUPS];
+    const uint16_t *scales[COL1_GROUPS];
+    for (int i = 0; i < COL1_GROUPS; i++)
+        grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
+    __m256 acc[COL1_GROUPS][ILM_TILE_COLS], a1[COL1_GROUPS];
+    if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
+    else q8_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
+    for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
+    store_tile(tl, ng, 1, acc);
+}
+static void mm_q8_col1_2(const ilm_tile *t) { mm_q8_col1_tile(t, 2); }
+static void mm_q8_col1_3(const ilm_tile *t) { mm_q8_col1_tile(t, 3); }
+static void mm_q8_col1_4(const ilm_tile *t) { mm_q8_col1_tile(t, 4); }
+// ng 1: the 1 x 1 tile (one stream; the same sums and scale step)
+static const ilm_tile_fn mm_q8_col1[COL1_GROUPS][ILM_TILE_COLS] = {{mm_q8_tiles_1x1}, {mm_q8_col1_2}, {mm_q8_col1_3}, {mm_q8_col1_4}};
 
 static void avx2_mm_q8(const ilm_matrix *w, int r0, int r1, const ilm_q8a *x, int n, float *y, int ldy) {
     const size_t col_bytes = (size_t)(w->cols / ILM_QK) * sizeof *x;
-    if (n == 1) ilm_tile_drive(mm_q8_col1, ROWS, 4, w, r0, r1, x, col_bytes, n, y, ldy);
+    if (n == 1) ilm_tile_drive(mm_q8_col1, ROWS, COL1_GROUPS, w, r0, r1, x, col_bytes, n, y, ldy);
     else ilm_tile_drive(mm_q8_tiles, ROWS, ILM_TILE_GROUPS(mm_q8_tiles), w, r0, r1, x, col_bytes, n, y, ldy);
 }
 

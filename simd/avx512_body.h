@@ -319,8 +319,7 @@ ALWAYS_INLINE void mm_q8_col1_tile(const ilm_tile *tl, int ng) {
     const uint16_t *scales[COL1_GROUPS];
     for (int i = 0; i < COL1_GROUPS; i++)
         grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
-    __m512 acc[COL1_GROUPS][ILM_TILE_COLS];
-    __m512 a1[COL1_GROUPS];
+    __m512 acc[COL1_GROUPS][ILM_TILE_COLS], a1[COL1_GROUPS];
     if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
     else q8_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
     for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
@@ -354,10 +353,12 @@ ALWAYS_INLINE __m512 float_weights(int type, const char *grp, int k) {
 }
 
 // Element e (0..3) of each row's 4-byte lane, as the exact f32 weight value (q·d or (q-8)·d).
+// Q4_0: (q-8)·d as one FMA q·d + (-8·d), exact because the result is representable.
 ALWAYS_INLINE __m512 quant_weights(int type, __m512i v, int shift, __m512 dw) {
     __m512i q;
     if (type == ILM_TYPE_Q4_0) {
-        q = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32(15)), _mm512_set1_epi32(8));
+        q = _mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32(15));
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), dw, _mm512_mul_ps(dw, _mm512_set1_ps(-8.0f)));
     } else {
 #if AVX512_VNNI
         q = _mm512_sub_epi32(_mm512_and_si512(_mm512_srli_epi32(v, shift), _mm512_set1_epi32(255)), _mm512_set1_epi32(128));
@@ -368,29 +369,21 @@ ALWAYS_INLINE __m512 quant_weights(int type, __m512i v, int shift, __m512 dw) {
     return _mm512_mul_ps(_mm512_cvtepi32_ps(q), dw);
 }
 
-// (q-8) of the nibble at bit `shift` of every lane, as f32: VPERMPS reads only the index's
-// low 4 bits, so no mask is needed.
-ALWAYS_INLINE __m512 q4_values(__m512i v, int shift) {
-    const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(v, shift) : v, table);
-}
-
 // One tile of a constant type: ng groups of 16 rows x nc columns, per lane the scalar fma
-// chain over k. ng is up to 2, or up to F32_COL1_GROUPS with one column: each lane's chain
+// chain over k. ng is up to 2, or up to COL1_GROUPS with one column: each lane's chain
 // is serial, so one column needs that many rows in flight to cover the FMA latency
 // (decode of the exact W4A16 path: 2 groups read Q4_0 at half the bandwidth).
-#define F32_COL1_GROUPS 4
 ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
-    const char *grp[F32_COL1_GROUPS];
-    for (int i = 0; i < F32_COL1_GROUPS; i++) grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes;
+    const char *grp[COL1_GROUPS];
+    for (int i = 0; i < COL1_GROUPS; i++) grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes;
     const int K = tl->K;
     const float *x = tl->x;
-    __m512 acc[F32_COL1_GROUPS][ILM_TILE_COLS];
+    __m512 acc[COL1_GROUPS][ILM_TILE_COLS];
     _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++)
         _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) acc[i][t] = _mm512_setzero_ps();
     if (type == ILM_TYPE_F32 || type == ILM_TYPE_F16 || type == ILM_TYPE_BF16) {
         for (int k = 0; k < K; k++) {
-            __m512 wv[F32_COL1_GROUPS];
+            __m512 wv[COL1_GROUPS];
             _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) wv[i] = float_weights(type, grp[i], k);
             _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) {
                 const __m512 xv = _mm512_set1_ps(x[(size_t)t * K + k]);
@@ -404,22 +397,18 @@ ALWAYS_INLINE void f32_tile(int type, const ilm_tile *tl, int ng, int nc) {
     const int nb = K / ILM_QK, nchunks = type == ILM_TYPE_Q4_0 ? 4 : 8, nhalves = type == ILM_TYPE_Q4_0 ? 2 : 1;
     const size_t qb = pk_quant_block_bytes(type, ROWS);
     for (int b = 0; b < nb; b++) {
-        __m512 dw[F32_COL1_GROUPS];
+        __m512 dw[COL1_GROUPS];
         if (ng > 2) prefetch_block(grp, ng, (size_t)b * qb, (int)qb);
         _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) dw[i] = load_scales(pk_scales(grp[i], type, K, ROWS) + (size_t)b * ROWS);
-        __m512 m8d[F32_COL1_GROUPS];
-        _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) m8d[i] = _mm512_mul_ps(dw[i], _mm512_set1_ps(-8.0f));
         const float *xb = x + (size_t)b * ILM_QK;
         for (int h = 0; h < nhalves; h++) {
             for (int c = 0; c < nchunks; c++) {
-                __m512i v[F32_COL1_GROUPS];
+                __m512i v[COL1_GROUPS];
                 _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) v[i] = _mm512_loadu_si512((const __m512i *)(grp[i] + b * qb) + c);
                 _Pragma("GCC unroll 4") for (int e = 0; e < 4; e++) {
                     const int j = 16 * h + 4 * c + e;
-                    __m512 wv[F32_COL1_GROUPS];
-                    _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++)  // (q-8)·d: exact in f32 either way
-                        wv[i] = type == ILM_TYPE_Q4_0 ? _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v[i], 8 * e + 4 * h), _mm512_set1_epi32(15))), dw[i], m8d[i])
-                                                      : quant_weights(type, v[i], 8 * e + 4 * h, dw[i]);
+                    __m512 wv[COL1_GROUPS];
+                    _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) wv[i] = quant_weights(type, v[i], 8 * e + 4 * h, dw[i]);
                     _Pragma("GCC unroll 4") for (int t = 0; t < nc; t++) {
                         const __m512 xv = _mm512_set1_ps(xb[(size_t)t * K + j]);
                         _Pragma("GCC unroll 4") for (int i = 0; i < ng; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
@@ -435,15 +424,15 @@ ALWAYS_INLINE void mm_f32_tile(const ilm_tile *tl, int ng, int nc) {
     switch (tl->type) { ILM_TILE_TYPE_CASES(f32_tile, tl, ng, nc) default: break; }
 }
 ILM_TILES_2x4(mm_f32_tiles, mm_f32_tile)
-// One column: up to F32_COL1_GROUPS groups per tile (only the first column's entries exist).
+// One column: up to COL1_GROUPS groups per tile (only the first column's entries exist).
 static void mm_f32_col1_3(const ilm_tile *t) { mm_f32_tile(t, 3, 1); }
 static void mm_f32_col1_4(const ilm_tile *t) { mm_f32_tile(t, 4, 1); }
-static const ilm_tile_fn mm_f32_col1[F32_COL1_GROUPS][ILM_TILE_COLS] = {
+static const ilm_tile_fn mm_f32_col1[COL1_GROUPS][ILM_TILE_COLS] = {
     {mm_f32_tiles_1x1}, {mm_f32_tiles_2x1}, {mm_f32_col1_3}, {mm_f32_col1_4}};
 
 static void avx512_mm_f32(const ilm_matrix *w, int r0, int r1, const float *x, int n, float *y, int ldy) {
     if (n == 1)
-        ilm_tile_drive(mm_f32_col1, ROWS, F32_COL1_GROUPS, w, r0, r1, x, (size_t)w->cols * sizeof *x, n, y, ldy);
+        ilm_tile_drive(mm_f32_col1, ROWS, COL1_GROUPS, w, r0, r1, x, (size_t)w->cols * sizeof *x, n, y, ldy);
     else
         ilm_tile_drive(mm_f32_tiles, ROWS, ILM_TILE_GROUPS(mm_f32_tiles), w, r0, r1, x, (size_t)w->cols * sizeof *x,
                        n, y, ldy);
@@ -555,6 +544,13 @@ static void avx512_round_bf16a(const float *x, int K, ilm_bf16a *out) {
     }
 }
 #else
+// (q-8) of the nibble at bit `shift` of every lane, as f32: VPERMPS reads only the index's
+// low 4 bits, so no mask is needed.
+ALWAYS_INLINE __m512 fa_q4(__m512i v, int shift) {
+    const __m512 table = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(v, shift) : v, table);
+}
+
 // Signed byte e of every lane as f32 (VNNI packing: the caller flips the offset first).
 ALWAYS_INLINE __m512 fa_q8(__m512i v, int e) {
     return _mm512_cvtepi32_ps(_mm512_srai_epi32(e == 3 ? v : _mm512_slli_epi32(v, 24 - 8 * e), 24));
@@ -585,7 +581,7 @@ ALWAYS_INLINE void fa_tile(int type, const ilm_tile *tl, int ng, int nc) {
 #pragma GCC unroll 2
                 for (int i = 0; i < ng; i++) {
                     __m512i v = _mm512_loadu_si512((const __m512i *)(grp[i] + (size_t)b * qb) + c);
-                    if (type == ILM_TYPE_Q4_0) w[i] = q4_values(v, 8 * e + 4 * h);
+                    if (type == ILM_TYPE_Q4_0) w[i] = fa_q4(v, 8 * e + 4 * h);
                     else w[i] = fa_q8(AVX512_VNNI ? _mm512_xor_si512(v, _mm512_set1_epi8(-128)) : v, e);
                 }
 #pragma GCC unroll 4
