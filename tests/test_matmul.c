@@ -122,3 +122,71 @@ TEST(matmul_shared_equals_matmul_for_any_count) {
     CHECK_EQ(ilm_kernels_select(saved, msg, sizeof msg), 0);
     ilm_pool_destroy(pool);
 }
+
+// One node, several threads: the rows of a dispatch are cut into chunks that the threads take
+// from their own slice and then from each other's (matmul.c). Every output must be the one
+// thread's bit for bit and every row written, for products of a few rows to thousands (many
+// chunks per thread, a short last chunk), one to four columns, several jobs per dispatch
+// (one with no columns), and more jobs than are chunked (the static split).
+enum { N_DYN = 40 };
+
+static void run_jobs(ilm_pool *pool, mm_case *cs, int nj, const float *x, const ilm_q8a *xq, int n,
+                     bool ref) {
+    ilm_mm_job jobs[N_DYN];
+    for (int i = 0; i < nj; i++) {
+        const int kind = ilm_matmul_kind(ILM_ACTS_Q8, &cs[i].w);
+        jobs[i] = ilm_mm_job_for(kind, &cs[i].w, x, xq, 0, i == 1 ? 0 : n, ref ? cs[i].y_ref : cs[i].y, cs[i].ldy);
+        if (!ref) memset(cs[i].y, 0xff, (size_t)N_ROWS * cs[i].ldy * sizeof *cs[i].y);
+    }
+    ilm_mm_run(pool, jobs, nj);
+}
+
+TEST(matmul_chunked_split_equals_one_thread) {
+    ilm_topology topo;
+    ilm_err err = {{0}};
+    CHECK_EQ(ilm_topology_from_spec(&topo, "1x4@64M", &err), 0);
+    ilm_pool_opts o1 = {.n_threads = 1, .pin = 0}, o4 = {.n_threads = 4, .pin = 0};
+    ilm_pool *one = NULL, *four = NULL;
+    CHECK_EQ(ilm_pool_create_on(&one, &o1, &topo, &err), 0);
+    CHECK_EQ(ilm_pool_create_on(&four, &o4, &topo, &err), 0);
+    ilm_topology_free(&topo);
+    if (!one || !four) return;
+    const char *saved = ilm_k->name;
+    float x[N_ROWS * K];
+    unsigned seed = 11;
+    for (int i = 0; i < N_ROWS * K; i++) x[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / (1 << 23) - 1.0f;
+    ilm_q8a xq[N_ROWS * K / ILM_QK];
+    ilm_quantize_rows(x, N_ROWS, K, K, xq);
+    for (const char *const *name = ilm_kernels_all(); *name; name++) {
+        if (!ilm_kernels_get(*name)) continue;
+        char msg[128];
+        CHECK_EQ(ilm_kernels_select(*name, msg, sizeof msg), 0);
+        static mm_case cs[N_DYN];
+        int made = 0;
+        while (made < N_DYN && make_case(&cs[made], made, four, &seed) == 0) made++;
+        if (made == N_DYN) {
+            // Large products: weights 0 and 2 become Q8_0 of 2049 rows and Q4_0 of 1006 rows.
+            free_case(&cs[0]), free_case(&cs[2]);
+            CHECK_EQ(make_case(&cs[0], 292, four, &seed), 0);   // rows 5 + 7i, type i % 3
+            CHECK_EQ(make_case(&cs[2], 143, four, &seed), 0);
+            static const int counts[] = {1, 2, 3, 8, N_DYN};
+            for (int n = 1; n <= N_ROWS; n += 2)
+                for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+                    const int nj = counts[k];
+                    run_jobs(one, cs, nj, x, xq, n, true);
+                    run_jobs(four, cs, nj, x, xq, n, false);
+                    for (int i = 0; i < nj; i++)
+                        for (int c = 0; c < (i == 1 ? 0 : n); c++)
+                            CHECK_MSG(memcmp(cs[i].y + (size_t)c * cs[i].ldy, cs[i].y_ref + (size_t)c * cs[i].ldy,
+                                             (size_t)cs[i].w.m.rows * sizeof(float)) == 0,
+                                      "%s: %d jobs, %d columns: job %d (%d rows, type %d), column %d differs",
+                                      ilm_k->name, nj, n, i, cs[i].w.m.rows, cs[i].w.m.type, c);
+                }
+        }
+        for (int i = 0; i < made; i++) free_case(&cs[i]);
+    }
+    char msg[128];
+    CHECK_EQ(ilm_kernels_select(saved, msg, sizeof msg), 0);
+    ilm_pool_destroy(one);
+    ilm_pool_destroy(four);
+}

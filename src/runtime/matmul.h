@@ -1,6 +1,8 @@
 // matmul.h — matrix products on the thread pool: each thread multiplies its own slice of
-// output rows (the same slice every call), with the kernel the weight type needs, reading
-// the weight copy placed on its node (placement.h).
+// output rows, with the kernel the weight type needs, reading the weight copy placed on its
+// node (placement.h). On one node a thread that finishes its slice early takes the rest of a
+// slower thread's in chunks (matmul.c); on several the slices are static. Either way every
+// output is the same bit for bit.
 //
 // Top of runtime/: includes weight.h (ilm_weight) and threadpool.h; nothing in runtime/
 // includes this header.
