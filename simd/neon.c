@@ -186,7 +186,8 @@ void ilm_neon_quantize_q8a(const float *x, int K, ilm_q8a *out) {
         for (int i = 0; i < 8; i++) v[i] = vld1q_f32(xb + 4 * i), m = vmaxq_f32(m, vabsq_f32(v[i]));
         const float amax = vmaxvq_f32(m);
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        out[b].d = ilm_f16_to_f32(ilm_f32_to_f16(amax / 127.0f));
+        // fp16 round trip in hardware (default FPCR rounding: to nearest even, as ilm_f32_to_f16)
+        out[b].d = vgetq_lane_f32(vcvt_f32_f16(vcvt_f16_f32(vdupq_n_f32(amax / 127.0f))), 0);
         int32x4_t s = vdupq_n_s32(0);
         int16x8_t h[4];
         for (int i = 0; i < 4; i++) {
