@@ -70,6 +70,17 @@ ALWAYS_INLINE void prefetch_ahead(const void *block, int bytes) {
     for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)block + (size_t)PREFETCH_BLOCKS * bytes + l, _MM_HINT_T0);
 }
 
+// One-column tiles: the lines of block b + PREFETCH_BLOCKS of group stream g (qb bytes per
+// block, nb blocks); past the group's last block, the same place in the group this stream
+// reads in the thread's next tile (next bytes on), instead of the groups beside it, which
+// the tile is already reading.
+ALWAYS_INLINE void prefetch_col1(const char *g, int b, int nb, int qb, size_t next) {
+    const int pb = b + PREFETCH_BLOCKS;
+    const char *p = pb < nb ? g + (size_t)pb * qb : g + next + (size_t)(pb - nb) * qb;
+#pragma GCC unroll 4
+    for (int l = 0; l < qb; l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+}
+
 // One group of 8 rows against nc columns (nc a constant after inlining): acc[t] per column.
 // The column loops are unrolled by force so the per-column sums stay in registers (rolled,
 // they live on the stack: 2-3x slower); the chunk loop stays rolled, unrolled gcc spills.
@@ -146,7 +157,7 @@ ALWAYS_INLINE void q4_0_group(const char *grp, const uint16_t *scales, int nb, c
 // Q4_0, one column, ng groups (decode): each activation broadcast feeds every group, and
 // the groups' streams are read side by side. Per (row, block) the sequence of q4_0_group.
 ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
-                             const ilm_q8a *x, __m256 *acc) {
+                             const ilm_q8a *x, size_t next, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0F);
 #pragma GCC unroll 4
     for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
@@ -154,7 +165,7 @@ ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scal
         const ilm_q8a *a = x + b;
         __m256i s16[COL1_GROUPS];
 #pragma GCC unroll 4
-        for (int i = 0; i < ng; i++) prefetch_ahead(grp[i] + (size_t)b * 16 * ROWS, 16 * ROWS), s16[i] = _mm256_setzero_si256();
+        for (int i = 0; i < ng; i++) prefetch_col1(grp[i], b, nb, 16 * ROWS, next), s16[i] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             const __m256i alo = bcast4(a->qs + 4 * c), ahi = bcast4(a->qs + 16 + 4 * c);
 #pragma GCC unroll 4
@@ -178,7 +189,7 @@ ALWAYS_INLINE void q4_0_col1(const char *const *grp, const uint16_t *const *scal
 
 // Q8_0, one column, ng groups: as q4_0_col1, per (row, block) the sequence of q8_0_group.
 ALWAYS_INLINE void q8_0_col1(const char *const *grp, const uint16_t *const *scales, int ng, int nb,
-                             const ilm_q8a *x, __m256 *acc) {
+                             const ilm_q8a *x, size_t next, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 4
     for (int i = 0; i < ng; i++) acc[i] = _mm256_setzero_ps();
@@ -186,7 +197,7 @@ ALWAYS_INLINE void q8_0_col1(const char *const *grp, const uint16_t *const *scal
         const ilm_q8a *a = x + b;
         __m256i isum[COL1_GROUPS];
 #pragma GCC unroll 4
-        for (int i = 0; i < ng; i++) prefetch_ahead(grp[i] + (size_t)b * 32 * ROWS, 32 * ROWS), isum[i] = _mm256_setzero_si256();
+        for (int i = 0; i < ng; i++) prefetch_col1(grp[i], b, nb, 32 * ROWS, next), isum[i] = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
             const __m256i av = bcast4(a->qs + 4 * c);
 #pragma GCC unroll 4
@@ -224,8 +235,9 @@ ALWAYS_INLINE void mm_q8_col1_tile(const ilm_tile *tl, int ng) {
     for (int i = 0; i < COL1_GROUPS; i++)
         grp[i] = tl->grp + (size_t)(i < ng ? i : ng - 1) * tl->gbytes, scales[i] = pk_scales(grp[i], tl->type, tl->K, ROWS);
     __m256 acc[COL1_GROUPS][ILM_TILE_COLS], a1[COL1_GROUPS];
-    if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
-    else q8_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, a1);
+    const size_t next = (size_t)ng * tl->gbytes;   // group i of the next tile
+    if (tl->type == ILM_TYPE_Q4_0) q4_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, next, a1);
+    else q8_0_col1(grp, scales, ng, tl->K / ILM_QK, tl->x, next, a1);
     for (int i = 0; i < ng; i++) acc[i][0] = a1[i];
     store_tile(tl, ng, 1, acc);
 }
