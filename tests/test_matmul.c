@@ -126,7 +126,7 @@ TEST(matmul_shared_equals_matmul_for_any_count) {
 // One node, several threads: the rows of a dispatch are cut into chunks that the threads take
 // from their own slice and then from each other's (matmul.c). Every output must be the one
 // thread's bit for bit and every row written, for products of a few rows to thousands (many
-// chunks per thread, a short last chunk), one to four columns, several jobs per dispatch
+// chunks per thread, a short last chunk), one and three columns, several jobs per dispatch
 // (one with no columns), and more jobs than are chunked (the static split).
 enum { N_DYN = 40 };
 

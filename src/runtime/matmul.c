@@ -5,8 +5,8 @@
 
 // ---- one dispatch: static slices, stolen at the end --------------------------------------
 // The rows of all jobs of a dispatch are cut into chunks (CHUNKS_PER_THREAD per thread, whole
-// tiles of COL1_ROWS groups) and dealt out as contiguous slices, one per thread, as
-// ilm_split_rows would. A thread takes its own chunks front to back through its cursor, then
+// tiles of COL1_ROWS groups) and dealt out as contiguous slices, one per thread, by
+// ilm_split_rows. A thread takes its own chunks front to back through its cursor, then
 // takes what is left of the other threads' slices through theirs: when one core runs slower
 // (a shared VM, a neighbour's burst) the other finishes its rows instead of waiting at the end
 // of the product (Zen 5, 2 threads, 12B decode: 6% of the time was that wait). Each row's
@@ -82,10 +82,11 @@ void ilm_mm_run(ilm_pool *pool, const ilm_mm_job *jobs, int n_jobs) {
             const int r = jobs[j].n ? jobs[j].w->m.rows : 0;
             t.first[j + 1] = t.first[j] + (r + t.chunk_rows - 1) / t.chunk_rows;
         }
-        const int total = t.first[n_jobs];
-        for (int k = 0; k < nth; k++) {
-            atomic_init(&cur[k].next, (int)((long)total * k / nth));
-            cur[k].end = (int)((long)total * (k + 1) / nth);
+        for (int k = 0; k < nth; k++) {   // thread k's slice of chunks, as ilm_split_rows deals rows
+            int c0, c1;
+            ilm_split_rows(t.first[n_jobs], 1, k, nth, &c0, &c1);
+            atomic_init(&cur[k].next, c0);
+            cur[k].end = c1;
         }
         t.cur = cur;
     }
@@ -155,7 +156,6 @@ void ilm_matmul(ilm_pool *pool, int act, void *scratch, const ilm_weight *w, con
     const ilm_mm_job j = ilm_mm_job_for(kind, w, x, scratch, 0, n, y, ldy);
     ilm_mm_run(pool, &j, 1);
 }
-
 
 // Jobs per pool dispatch in ilm_matmul_shared: the products of one chunk share one
 // ilm_pool_run; more weights take more dispatches (none is dropped).
